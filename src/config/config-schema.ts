@@ -1,0 +1,123 @@
+import { z } from "zod";
+import type { Redacted } from "../lib/redacted.js";
+import type { Tier } from "./tiers.js";
+
+export type JwtVerifierConfig =
+  | { kind: "secret"; algorithm: "HS256" | "HS384" | "HS512"; secret: Redacted<string> }
+  | { kind: "public-key"; algorithm: AsymmetricAlgorithm; publicKeyPem: string }
+  | { kind: "jwks"; algorithm: AsymmetricAlgorithm; jwksUrl: string };
+
+export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"] as const;
+export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+
+export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgres"; url: Redacted<string> };
+
+export type ProviderEndpoint = { baseUrl: string };
+
+/** The whole runtime configuration, parsed once from the environment and frozen. */
+export type Config = {
+  nodeEnv: "production" | "development" | "test";
+  host: string;
+  port: number;
+  /** Directory for the SQLite file and, outside production, generated development secrets. */
+  dataDir: string;
+  database: DatabaseConfig;
+  encryption: {
+    /** Current master key, 32 bytes as 64 hex characters. */
+    current: Redacted<string>;
+    /** Older master keys that may still decrypt (during a rotation). */
+    previous: readonly Redacted<string>[];
+  };
+  jwt: {
+    verifier: JwtVerifierConfig;
+    issuer: string | undefined;
+    audience: string | undefined;
+    clockToleranceSeconds: number;
+  };
+  /** Operator token for operator routes; operator routes are off without it. */
+  adminToken: Redacted<string> | undefined;
+  tiers: Readonly<Record<string, Tier>>;
+  defaultTier: string;
+  providers: { openai: ProviderEndpoint; anthropic: ProviderEndpoint };
+  platformKeys: { openai: Redacted<string> | undefined; anthropic: Redacted<string> | undefined };
+  /** Timeout for one key-validation call to a provider, in milliseconds. */
+  providerTimeoutMs: number;
+  /** What to do with a key the provider rejects on create: refuse it (422) or store it as `invalid`. */
+  onRejectedKey: "reject" | "store";
+  /** Key creates + tests allowed per owner per minute (they would otherwise be a free stolen-key checker). */
+  keyChecksPerMinute: number;
+  /** Largest accepted management API request body, in bytes. */
+  bodyLimitBytes: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  trustProxy: boolean;
+};
+
+const HEX_64 = /^[0-9a-fA-F]{64}$/;
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
+
+const integerFromString = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value.trim() === "") return fallback;
+      const parsed = Number(value);
+      if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+        context.addIssue({ code: "custom", message: `must be an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+/**
+ * The environment variables Keyport reads. Everything is optional at this level; the cross-field
+ * rules (production needs a key, exactly one JWT verifier, …) live in `load-config.ts`.
+ */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(["production", "development", "test"]).optional(),
+  HOST: optionalString,
+  PORT: integerFromString(8787, 0, 65535),
+  KEYPORT_DATA_DIR: optionalString,
+  DATABASE_URL: optionalString,
+  ENCRYPTION_KEY: optionalString.refine((value) => value === undefined || HEX_64.test(value), {
+    message: "must be exactly 64 hex characters (32 bytes); generate one with `keyport gen-encryption-key`",
+  }),
+  ENCRYPTION_KEY_PREVIOUS: optionalString.refine(
+    (value) => value === undefined || value.split(",").every((part) => HEX_64.test(part.trim())),
+    { message: "must be a comma-separated list of 64-hex-character keys" },
+  ),
+  KEYPORT_JWT_SECRET: optionalString,
+  KEYPORT_JWT_ALGORITHM: optionalString,
+  KEYPORT_JWT_PUBLIC_KEY: optionalString,
+  KEYPORT_JWT_JWKS_URL: optionalString.refine((value) => value === undefined || URL.canParse(value), {
+    message: "must be a URL",
+  }),
+  KEYPORT_JWT_ISSUER: optionalString,
+  KEYPORT_JWT_AUDIENCE: optionalString,
+  KEYPORT_JWT_CLOCK_TOLERANCE_SECONDS: integerFromString(5, 0, 300),
+  KEYPORT_ADMIN_TOKEN: optionalString.refine((value) => value === undefined || value.length >= 32, {
+    message: "must be at least 32 characters",
+  }),
+  KEYPORT_TIERS: optionalString,
+  KEYPORT_DEFAULT_TIER: optionalString,
+  OPENAI_BASE_URL: optionalString.refine((value) => value === undefined || URL.canParse(value), {
+    message: "must be a URL",
+  }),
+  ANTHROPIC_BASE_URL: optionalString.refine((value) => value === undefined || URL.canParse(value), {
+    message: "must be a URL",
+  }),
+  PLATFORM_OPENAI_API_KEY: optionalString,
+  PLATFORM_ANTHROPIC_API_KEY: optionalString,
+  KEYPORT_PROVIDER_TIMEOUT_MS: integerFromString(10_000, 100, 120_000),
+  KEYPORT_ON_REJECTED_KEY: z.enum(["reject", "store"]).optional(),
+  KEYPORT_KEY_CHECKS_PER_MINUTE: integerFromString(10, 1, 10_000),
+  KEYPORT_BODY_LIMIT_BYTES: integerFromString(65_536, 1024, 10 * 1024 * 1024),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  KEYPORT_TRUST_PROXY: z.enum(["true", "false"]).optional(),
+});
+
+export type Env = z.input<typeof envSchema>;

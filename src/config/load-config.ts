@@ -1,0 +1,212 @@
+import path from "node:path";
+import { redacted } from "../lib/redacted.js";
+import {
+  ASYMMETRIC_ALGORITHMS,
+  type AsymmetricAlgorithm,
+  type Config,
+  type DatabaseConfig,
+  type Env,
+  envSchema,
+  type JwtVerifierConfig,
+} from "./config-schema.js";
+import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
+
+/** Raised with every configuration problem at once, so an operator fixes them in one go. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`Keyport configuration is invalid:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+export const MIN_JWT_SECRET_BYTES = 32;
+
+/**
+ * Parses the environment into a frozen `Config`. Pure: it reads nothing but `env` and never
+ * touches the disk (development secrets are generated before this by `dev-secrets.ts`).
+ */
+export function loadConfig(env: Env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`));
+  }
+  const values = parsed.data;
+  const problems: string[] = [];
+  const nodeEnv = values.NODE_ENV ?? "development";
+  const dataDir = path.resolve(values.KEYPORT_DATA_DIR ?? "data");
+
+  if (values.ENCRYPTION_KEY === undefined) {
+    problems.push(
+      nodeEnv === "production"
+        ? "ENCRYPTION_KEY is required in production: set it to 64 hex characters (run `keyport gen-encryption-key`) and keep it outside the database's backups"
+        : "ENCRYPTION_KEY is not set",
+    );
+  }
+
+  const jwtVerifier = parseJwtVerifier(values, problems);
+  const tiers = parseTiers(values.KEYPORT_TIERS, problems);
+  const defaultTier = values.KEYPORT_DEFAULT_TIER ?? "community";
+  if (!(defaultTier in tiers)) problems.push(`KEYPORT_DEFAULT_TIER "${defaultTier}" is not a configured tier`);
+
+  const database = parseDatabase(values.DATABASE_URL, dataDir, problems);
+
+  if (problems.length > 0 || jwtVerifier === undefined || database === undefined) throw new ConfigError(problems);
+
+  const config: Config = {
+    nodeEnv,
+    host: values.HOST ?? "127.0.0.1",
+    port: values.PORT,
+    dataDir,
+    database,
+    encryption: {
+      current: redacted((values.ENCRYPTION_KEY ?? "").toLowerCase()),
+      previous: (values.ENCRYPTION_KEY_PREVIOUS ?? "")
+        .split(",")
+        .map((part) => part.trim().toLowerCase())
+        .filter((part) => part !== "")
+        .map((part) => redacted(part)),
+    },
+    jwt: {
+      verifier: jwtVerifier,
+      issuer: values.KEYPORT_JWT_ISSUER,
+      audience: values.KEYPORT_JWT_AUDIENCE,
+      clockToleranceSeconds: values.KEYPORT_JWT_CLOCK_TOLERANCE_SECONDS,
+    },
+    adminToken: values.KEYPORT_ADMIN_TOKEN === undefined ? undefined : redacted(values.KEYPORT_ADMIN_TOKEN),
+    tiers,
+    defaultTier,
+    providers: {
+      openai: { baseUrl: stripTrailingSlash(values.OPENAI_BASE_URL ?? "https://api.openai.com/v1") },
+      anthropic: { baseUrl: stripTrailingSlash(values.ANTHROPIC_BASE_URL ?? "https://api.anthropic.com") },
+    },
+    platformKeys: {
+      openai: values.PLATFORM_OPENAI_API_KEY === undefined ? undefined : redacted(values.PLATFORM_OPENAI_API_KEY),
+      anthropic:
+        values.PLATFORM_ANTHROPIC_API_KEY === undefined ? undefined : redacted(values.PLATFORM_ANTHROPIC_API_KEY),
+    },
+    providerTimeoutMs: values.KEYPORT_PROVIDER_TIMEOUT_MS,
+    onRejectedKey: values.KEYPORT_ON_REJECTED_KEY ?? "reject",
+    keyChecksPerMinute: values.KEYPORT_KEY_CHECKS_PER_MINUTE,
+    bodyLimitBytes: values.KEYPORT_BODY_LIMIT_BYTES,
+    logLevel: values.LOG_LEVEL ?? "info",
+    trustProxy: values.KEYPORT_TRUST_PROXY === "true",
+  };
+  return deepFreeze(config);
+}
+
+function parseJwtVerifier(values: ReturnType<typeof envSchema.parse>, problems: string[]): JwtVerifierConfig | undefined {
+  const configured = [values.KEYPORT_JWT_SECRET, values.KEYPORT_JWT_PUBLIC_KEY, values.KEYPORT_JWT_JWKS_URL].filter(
+    (value) => value !== undefined,
+  ).length;
+  if (configured !== 1) {
+    problems.push(
+      configured === 0
+        ? "a JWT verifier is required: set KEYPORT_JWT_SECRET (HS256, at least 32 bytes), KEYPORT_JWT_PUBLIC_KEY (PEM) or KEYPORT_JWT_JWKS_URL"
+        : "set exactly one of KEYPORT_JWT_SECRET, KEYPORT_JWT_PUBLIC_KEY, KEYPORT_JWT_JWKS_URL",
+    );
+    return undefined;
+  }
+  const algorithm = values.KEYPORT_JWT_ALGORITHM;
+  if (values.KEYPORT_JWT_SECRET !== undefined) {
+    if (Buffer.byteLength(values.KEYPORT_JWT_SECRET, "utf8") < MIN_JWT_SECRET_BYTES) {
+      problems.push(
+        `KEYPORT_JWT_SECRET is too short: it must be at least ${MIN_JWT_SECRET_BYTES} bytes (generate one with \`openssl rand -base64 48\`)`,
+      );
+      return undefined;
+    }
+    const hmac = algorithm ?? "HS256";
+    if (hmac !== "HS256" && hmac !== "HS384" && hmac !== "HS512") {
+      problems.push(`KEYPORT_JWT_ALGORITHM "${hmac}" does not fit KEYPORT_JWT_SECRET: use HS256, HS384 or HS512`);
+      return undefined;
+    }
+    return { kind: "secret", algorithm: hmac, secret: redacted(values.KEYPORT_JWT_SECRET) };
+  }
+  const asymmetric = algorithm ?? "RS256";
+  if (!isAsymmetric(asymmetric)) {
+    problems.push(
+      `KEYPORT_JWT_ALGORITHM "${asymmetric}" does not fit a public key: use one of ${ASYMMETRIC_ALGORITHMS.join(", ")}`,
+    );
+    return undefined;
+  }
+  if (values.KEYPORT_JWT_PUBLIC_KEY !== undefined) {
+    const pem = values.KEYPORT_JWT_PUBLIC_KEY.replace(/\\n/g, "\n");
+    if (!pem.includes("-----BEGIN PUBLIC KEY-----")) {
+      problems.push("KEYPORT_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)");
+      return undefined;
+    }
+    return { kind: "public-key", algorithm: asymmetric, publicKeyPem: pem };
+  }
+  return { kind: "jwks", algorithm: asymmetric, jwksUrl: values.KEYPORT_JWT_JWKS_URL ?? "" };
+}
+
+function isAsymmetric(value: string): value is AsymmetricAlgorithm {
+  return (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(value);
+}
+
+function parseTiers(raw: string | undefined, problems: string[]): Record<string, Tier> {
+  if (raw === undefined) return { ...DEFAULT_TIERS };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push('KEYPORT_TIERS must be JSON like {"community":{"requestsPerMinute":10,"requestsPerDay":100,"byokAllowed":false}}');
+    return {};
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    problems.push("KEYPORT_TIERS must be a JSON object of tier name to limits");
+    return {};
+  }
+  const tiers: Record<string, Tier> = Object.create(null) as Record<string, Tier>;
+  for (const [name, value] of Object.entries(parsed)) {
+    const tier = value as Partial<Tier> | null;
+    if (!TIER_NAME_PATTERN.test(name)) {
+      problems.push(`KEYPORT_TIERS: tier name "${name}" must match ${TIER_NAME_PATTERN.source}`);
+      continue;
+    }
+    if (
+      tier === null ||
+      typeof tier !== "object" ||
+      !isCount(tier.requestsPerMinute) ||
+      !isCount(tier.requestsPerDay) ||
+      typeof tier.byokAllowed !== "boolean"
+    ) {
+      problems.push(
+        `KEYPORT_TIERS: tier "${name}" needs requestsPerMinute and requestsPerDay (non-negative integers) and byokAllowed (boolean)`,
+      );
+      continue;
+    }
+    tiers[name] = {
+      requestsPerMinute: tier.requestsPerMinute,
+      requestsPerDay: tier.requestsPerDay,
+      byokAllowed: tier.byokAllowed,
+    };
+  }
+  return tiers;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0;
+}
+
+function parseDatabase(url: string | undefined, dataDir: string, problems: string[]): DatabaseConfig | undefined {
+  if (url === undefined) return { kind: "sqlite", path: path.join(dataDir, "keyport.db") };
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) return { kind: "postgres", url: redacted(url) };
+  if (url.startsWith("sqlite:")) return { kind: "sqlite", path: path.resolve(url.slice("sqlite:".length)) };
+  problems.push("DATABASE_URL must be postgres://… (PostgreSQL) or sqlite:<path>; leave it unset for ./data/keyport.db");
+  return undefined;
+}
+
+function stripTrailingSlash(url: string): string {
+  return url.replace(/\/+$/, "");
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
