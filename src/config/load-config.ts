@@ -24,6 +24,9 @@ export class ConfigError extends Error {
 
 export const MIN_JWT_SECRET_BYTES = 32;
 
+/** RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. */
+export const MIN_JWT_SECRET_BYTES_BY_ALGORITHM = { HS256: 32, HS384: 48, HS512: 64 } as const;
+
 /**
  * Parses the environment into a frozen `Config`. Pure: it reads nothing but `env` and never
  * touches the disk (development secrets are generated before this by `dev-secrets.ts`).
@@ -49,7 +52,8 @@ export function loadConfig(env: Env): Config {
   const jwtVerifier = parseJwtVerifier(values, problems);
   const tiers = parseTiers(values.KEYPORT_TIERS, problems);
   const defaultTier = values.KEYPORT_DEFAULT_TIER ?? "community";
-  if (!(defaultTier in tiers)) problems.push(`KEYPORT_DEFAULT_TIER "${defaultTier}" is not a configured tier`);
+  // `Object.hasOwn`, not `in`: "constructor" or "toString" must not pass through the prototype chain.
+  if (!Object.hasOwn(tiers, defaultTier)) problems.push(`KEYPORT_DEFAULT_TIER "${defaultTier}" is not a configured tier`);
 
   const database = parseDatabase(values.DATABASE_URL, dataDir, problems);
 
@@ -111,15 +115,16 @@ function parseJwtVerifier(values: ReturnType<typeof envSchema.parse>, problems: 
   }
   const algorithm = values.KEYPORT_JWT_ALGORITHM;
   if (values.KEYPORT_JWT_SECRET !== undefined) {
-    if (Buffer.byteLength(values.KEYPORT_JWT_SECRET, "utf8") < MIN_JWT_SECRET_BYTES) {
-      problems.push(
-        `KEYPORT_JWT_SECRET is too short: it must be at least ${MIN_JWT_SECRET_BYTES} bytes (generate one with \`openssl rand -base64 48\`)`,
-      );
-      return undefined;
-    }
     const hmac = algorithm ?? "HS256";
     if (hmac !== "HS256" && hmac !== "HS384" && hmac !== "HS512") {
       problems.push(`KEYPORT_JWT_ALGORITHM "${hmac}" does not fit KEYPORT_JWT_SECRET: use HS256, HS384 or HS512`);
+      return undefined;
+    }
+    const minimumBytes = MIN_JWT_SECRET_BYTES_BY_ALGORITHM[hmac];
+    if (Buffer.byteLength(values.KEYPORT_JWT_SECRET, "utf8") < minimumBytes) {
+      problems.push(
+        `KEYPORT_JWT_SECRET is too short: it must be at least ${minimumBytes} bytes for ${hmac} (generate one with \`openssl rand -base64 48\`)`,
+      );
       return undefined;
     }
     return { kind: "secret", algorithm: hmac, secret: redacted(values.KEYPORT_JWT_SECRET) };
@@ -194,7 +199,9 @@ function isCount(value: unknown): value is number {
 function parseDatabase(url: string | undefined, dataDir: string, problems: string[]): DatabaseConfig | undefined {
   if (url === undefined) return { kind: "sqlite", path: path.join(dataDir, "keyport.db") };
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) return { kind: "postgres", url: redacted(url) };
-  if (url.startsWith("sqlite:")) return { kind: "sqlite", path: path.resolve(url.slice("sqlite:".length)) };
+  // An empty `sqlite:` path would resolve to the working directory itself.
+  const sqlitePath = url.startsWith("sqlite:") ? url.slice("sqlite:".length) : "";
+  if (sqlitePath !== "") return { kind: "sqlite", path: path.resolve(sqlitePath) };
   problems.push("DATABASE_URL must be postgres://… (PostgreSQL) or sqlite:<path>; leave it unset for ./data/keyport.db");
   return undefined;
 }

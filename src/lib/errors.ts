@@ -12,6 +12,7 @@ export const errorCodes = {
   not_found: { status: 404, retryable: false },
   duplicate_key: { status: 409, retryable: false },
   idempotency_in_progress: { status: 409, retryable: true },
+  key_undecryptable: { status: 409, retryable: false },
   payload_too_large: { status: 413, retryable: false },
   unsupported_media_type: { status: 415, retryable: false },
   key_rejected: { status: 422, retryable: false },

@@ -1,0 +1,73 @@
+import fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { Logger } from "pino";
+import { AppError } from "../lib/errors.js";
+import { newId } from "../lib/ids.js";
+import { renderApiError, toAppError } from "./error-envelope.js";
+
+export type HttpServerOptions = {
+  logger: Logger;
+  bodyLimitBytes: number;
+  trustProxy: boolean;
+  version: string;
+};
+
+/**
+ * The Fastify instance with Keyport's defaults: strict validation (no coercion, no silent
+ * removal of unknown fields), our request ids, one error renderer and the OpenAPI document.
+ */
+export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  const loggerInstance: FastifyBaseLogger = options.logger;
+  const app = fastify({
+    loggerInstance,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimitBytes,
+    trustProxy: options.trustProxy,
+    genReqId: () => newId("req"),
+    requestIdLogLabel: "requestId",
+    // Fastify's defaults coerce types and strip unknown fields; a management API must reject both.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    onProtoPoisoning: "error",
+    onConstructorPoisoning: "error",
+    return503OnClosing: true,
+  });
+  app.decorateRequest("principal", null);
+
+  app.addHook("onSend", async (request, reply, payload) => {
+    reply.header("x-request-id", request.id);
+    return payload;
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    request.log.info(
+      { method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      "request completed",
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const appError = toAppError(error);
+    if (appError.code === "internal") request.log.error({ err: error }, "unhandled error");
+    else request.log.debug({ code: appError.code, ...appError.internal }, "request refused");
+    return renderApiError(appError, request, reply);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    renderApiError(new AppError("not_found", `No route ${request.method} ${request.url.split("?")[0] ?? ""}.`), request, reply),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Keyport",
+        version: options.version,
+        description: "Bring-your-own-key vault and LLM gateway. End-user routes take `Authorization: Bearer <JWT>`.",
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,103 @@
+import { parseArgs } from "node:util";
+import { openStore } from "../../app.js";
+import { signDevToken } from "../../auth/dev-token.js";
+import { createEnvelope } from "../../crypto/envelope.js";
+import { createMasterKeyring, generateMasterKeyHex } from "../../crypto/master-keys.js";
+import { systemClock } from "../../lib/clock.js";
+import { checkMasterKeys, MasterKeyMismatchError } from "../../vault/master-key-check.js";
+import { rotateMasterKey } from "../../vault/rotate-master-key.js";
+import { loadRuntimeConfig } from "../load-runtime-config.js";
+
+export function runGenEncryptionKeyCommand(): number {
+  process.stdout.write(`${generateMasterKeyHex()}\n`);
+  return 0;
+}
+
+export async function runMigrateCommand(): Promise<number> {
+  const config = loadRuntimeConfig();
+  if (config === undefined) return 1;
+  const store = await openStore(config);
+  await store.close();
+  process.stdout.write(`Database migrated (${config.database.kind}).\n`);
+  return 0;
+}
+
+/**
+ * Rewraps every owner's data key with the current ENCRYPTION_KEY while Keyport keeps serving.
+ * Run it with the same environment as the servers after they were restarted with the new key in
+ * ENCRYPTION_KEY and the old one in ENCRYPTION_KEY_PREVIOUS.
+ */
+export async function runRotateEncryptionKeyCommand(): Promise<number> {
+  const config = loadRuntimeConfig();
+  if (config === undefined) return 1;
+  const keyring = createMasterKeyring({
+    current: config.encryption.current.reveal(),
+    previous: config.encryption.previous.map((key) => key.reveal()),
+  });
+  const store = await openStore(config);
+  try {
+    await checkMasterKeys({ masterKeys: store.masterKeys, dataKeys: store.dataKeys, clock: systemClock }, keyring);
+    const report = await rotateMasterKey(
+      { dataKeys: store.dataKeys, envelope: createEnvelope(keyring), clock: systemClock },
+      keyring.current.kid,
+      { onProgress: (count) => process.stderr.write(`rewrapped ${count} data keys\n`) },
+    );
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    const leftOnOldKeys = Object.entries(report.countsByKid).filter(([kid, count]) => kid !== report.currentKid && count > 0);
+    if (leftOnOldKeys.length > 0 || report.failed > 0) {
+      process.stderr.write("Some data keys are still on an old master key; run the command again.\n");
+      return 1;
+    }
+    process.stdout.write("Every data key is on the current master key; ENCRYPTION_KEY_PREVIOUS can be removed.\n");
+    return 0;
+  } catch (error) {
+    if (error instanceof MasterKeyMismatchError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await store.close();
+  }
+}
+
+export async function runTokenCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      sub: { type: "string" },
+      owner: { type: "string" },
+      tier: { type: "string" },
+      ttl: { type: "string", default: "3600" },
+    },
+    strict: true,
+  });
+  if (values.sub === undefined) {
+    process.stderr.write("usage: keyport token --sub <user-id> [--tier premium] [--owner project:<id>] [--ttl seconds]\n");
+    return 2;
+  }
+  const config = loadRuntimeConfig({ quiet: true });
+  if (config === undefined) return 1;
+  const verifier = config.jwt.verifier;
+  if (verifier.kind !== "secret") {
+    process.stderr.write("keyport token signs with KEYPORT_JWT_SECRET; with a public key or JWKS, tokens come from your identity provider.\n");
+    return 1;
+  }
+  const ttl = Number(values.ttl);
+  if (!Number.isInteger(ttl) || ttl <= 0) {
+    process.stderr.write("--ttl must be a positive number of seconds\n");
+    return 2;
+  }
+  const token = await signDevToken({
+    secret: verifier.secret,
+    algorithm: verifier.algorithm,
+    sub: values.sub,
+    expiresInSeconds: ttl,
+    ...(values.owner === undefined ? {} : { owner: values.owner }),
+    ...(values.tier === undefined ? {} : { tier: values.tier }),
+    ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
+    ...(config.jwt.audience === undefined ? {} : { audience: config.jwt.audience }),
+  });
+  process.stdout.write(`${token}\n`);
+  return 0;
+}

@@ -1,0 +1,72 @@
+import { buildApp } from "../../app.js";
+import { signDevToken } from "../../auth/dev-token.js";
+import type { Config } from "../../config/config-schema.js";
+import { MasterKeyMismatchError } from "../../vault/master-key-check.js";
+import { loadRuntimeConfig } from "../load-runtime-config.js";
+
+/** How long in-flight requests get to finish after SIGTERM before the process exits anyway. */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
+export async function runServeCommand(): Promise<number> {
+  const config = loadRuntimeConfig();
+  if (config === undefined) return 1;
+  let app;
+  try {
+    app = await buildApp(config);
+  } catch (error) {
+    if (error instanceof MasterKeyMismatchError) {
+      process.stderr.write(`Keyport cannot start: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const address = await app.http.listen({ host: config.host, port: config.port });
+  app.logger.info({ address, database: config.database.kind }, "keyport listening");
+  if (config.nodeEnv !== "production") process.stdout.write(await developmentBanner(config, address));
+
+  return new Promise((resolve) => {
+    const shutdown = (signal: string) => {
+      app.logger.info({ signal }, "shutting down");
+      const deadline = setTimeout(() => resolve(1), SHUTDOWN_DEADLINE_MS);
+      deadline.unref();
+      app.close().then(
+        () => resolve(0),
+        (error: unknown) => {
+          app.logger.error({ err: error }, "shutdown failed");
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.once("SIGINT", () => shutdown("SIGINT"));
+  });
+}
+
+async function developmentBanner(config: Config, address: string): Promise<string> {
+  const verifier = config.jwt.verifier;
+  if (verifier.kind !== "secret") return `\nKeyport is running at ${address}\n\n`;
+  const token = await signDevToken({
+    secret: verifier.secret,
+    algorithm: verifier.algorithm,
+    sub: "dev-user",
+    tier: "premium",
+    expiresInSeconds: 24 * 3600,
+    ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
+    ...(config.jwt.audience === undefined ? {} : { audience: config.jwt.audience }),
+  });
+  const demoKey = `sk-proj-demo${Date.now().toString(36)}${"x".repeat(40)}`;
+  const auth = `-H "Authorization: Bearer ${token}"`;
+  return [
+    "",
+    `Keyport is running at ${address} (database: ${config.database.kind === "sqlite" ? config.database.path : "PostgreSQL"})`,
+    "",
+    "A development token for user:dev-user (tier premium, valid 24 h), and two requests to try:",
+    "",
+    `curl -s -X POST ${address}/api/v1/api-keys ${auth} -H 'content-type: application/json' -d '{"provider":"openai","apiKey":"${demoKey}","label":"Demo"}'`,
+    "",
+    `curl -s ${address}/api/v1/api-keys ${auth}`,
+    "",
+    `More tokens: npx keyport token --sub <user> --tier premium. API docs: ${address}/docs`,
+    "",
+  ].join("\n");
+}

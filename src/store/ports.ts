@@ -1,0 +1,181 @@
+import type { AuditEventType, KeyStatus, ProviderId } from "../lib/domain.js";
+
+/**
+ * Storage ports. Consumers (vault, api, gateway) depend on these interfaces only; the Kysely
+ * implementation serves SQLite and PostgreSQL through one code path.
+ *
+ * Conventions: timestamps are ISO-8601 UTC strings (`Date#toISOString()`), which sort as text;
+ * money is integer nano-USD (`…NanoUsd`); every owner-scoped read and write takes the owner and
+ * filters by it in the query itself, so another owner's row behaves exactly like a missing one.
+ */
+
+export type ProviderKeyRow = {
+  id: string;
+  owner: string;
+  provider: ProviderId;
+  label: string;
+  /** `****...abc1`: the only part of the secret ever shown. */
+  keyHint: string;
+  /** Owner-scoped keyed hash of the secret, for duplicate detection. Never the secret itself. */
+  fingerprint: string;
+  /** Sealed secret (base64url envelope blob), bound to owner + provider + id. */
+  ciphertext: string;
+  status: KeyStatus;
+  statusDetail: string | null;
+  statusChangedAt: string;
+  isActive: boolean;
+  monthlyLimitNanoUsd: number | null;
+  createdAt: string;
+  updatedAt: string;
+  lastTestedAt: string | null;
+  lastUsedAt: string | null;
+  totalRequests: number;
+  totalTokens: number;
+  costNanoUsd: number;
+};
+
+export type NewProviderKey = Omit<
+  ProviderKeyRow,
+  "isActive" | "lastUsedAt" | "totalRequests" | "totalTokens" | "costNanoUsd" | "updatedAt" | "statusChangedAt"
+>;
+
+export type StatusChange = {
+  status: KeyStatus;
+  statusDetail: string | null;
+  at: string;
+  /** Set when the change comes from a live test. */
+  testedAt?: string;
+};
+
+export type KeyPatch = {
+  label?: string;
+  monthlyLimitNanoUsd?: number | null;
+};
+
+export type SecretReplacement = {
+  ciphertext: string;
+  keyHint: string;
+  fingerprint: string;
+  status: KeyStatus;
+  statusDetail: string | null;
+  at: string;
+  testedAt: string | null;
+};
+
+export type InsertKeyResult = { ok: true } | { ok: false; reason: "duplicate"; existingId: string };
+
+export type KeyRepo = {
+  /**
+   * Inserts a key. When `activate` is true it becomes the owner's active key for its provider and
+   * every other key of that owner and provider is deactivated, in the same transaction. The
+   * unique (owner, fingerprint) index decides duplicates: the loser of a race gets `duplicate`.
+   */
+  insert(row: NewProviderKey, options: { activate: boolean; at: string }): Promise<InsertKeyResult>;
+  findById(owner: string, id: string): Promise<ProviderKeyRow | undefined>;
+  findByFingerprint(owner: string, fingerprint: string): Promise<ProviderKeyRow | undefined>;
+  /** Newest first. */
+  list(owner: string, provider?: ProviderId): Promise<ProviderKeyRow[]>;
+  /** The owner's active key for a provider, whatever its status. */
+  findActive(owner: string, provider: ProviderId): Promise<ProviderKeyRow | undefined>;
+  update(owner: string, id: string, patch: KeyPatch, at: string): Promise<ProviderKeyRow | undefined>;
+  /**
+   * Makes `id` the only active key of its owner and provider, atomically: concurrent activations
+   * of different keys of one owner leave exactly one active (serialised per owner).
+   */
+  activate(owner: string, id: string, at: string): Promise<ProviderKeyRow | undefined>;
+  deactivate(owner: string, id: string, at: string): Promise<ProviderKeyRow | undefined>;
+  /** Replaces the secret in place (rotation of the provider key by its owner). */
+  replaceSecret(owner: string, id: string, replacement: SecretReplacement): Promise<InsertKeyResult & { row?: ProviderKeyRow }>;
+  setStatus(owner: string, id: string, change: StatusChange): Promise<ProviderKeyRow | undefined>;
+  /**
+   * Deletes the row. On SQLite the ciphertext is also gone from the file and its WAL when this
+   * returns (`secure_delete` plus a truncating checkpoint).
+   */
+  delete(owner: string, id: string): Promise<boolean>;
+};
+
+export type DataKeyRow = {
+  owner: string;
+  /** Master-key id that wrapped this data key. */
+  kid: string;
+  /** Wrapped data key (base64url envelope blob). */
+  wrapped: string;
+  createdAt: string;
+  updatedAt: string;
+};
+
+export type DataKeyRepo = {
+  find(owner: string): Promise<DataKeyRow | undefined>;
+  /** Inserts unless the owner already has one; returns whichever row is stored (race-safe). */
+  insertIfAbsent(row: DataKeyRow): Promise<DataKeyRow>;
+  /** Rows not wrapped by `kid`, ordered by owner, after `afterOwner`, at most `limit`. */
+  listNotWrappedBy(kid: string, afterOwner: string | undefined, limit: number): Promise<DataKeyRow[]>;
+  /** Compare-and-set: replaces the wrapping only if it is still `expectedWrapped`. */
+  rewrap(owner: string, expectedWrapped: string, next: { kid: string; wrapped: string; at: string }): Promise<boolean>;
+  countByKid(): Promise<Record<string, number>>;
+};
+
+export type MasterKeyRow = {
+  kid: string;
+  /** Keyed hash proving possession of the master key; never the key. */
+  verifier: string;
+  createdAt: string;
+};
+
+export type MasterKeyRepo = {
+  list(): Promise<MasterKeyRow[]>;
+  /** Ignores a kid that is already recorded. */
+  insert(row: MasterKeyRow): Promise<void>;
+};
+
+export type AuditEvent = {
+  id: string;
+  owner: string;
+  type: AuditEventType;
+  keyId: string | null;
+  /** `sub` of the acting user, `operator`, or `system` (gateway-side changes). */
+  actor: string;
+  ip: string | null;
+  userAgent: string | null;
+  /** Small JSON object of non-secret facts (provider, label, hint, result, reason). */
+  detail: Record<string, unknown>;
+  createdAt: string;
+};
+
+export type AuditRepo = {
+  insert(event: AuditEvent): Promise<void>;
+  /** Newest first; `before` is an event id (ids sort by time). */
+  list(owner: string, options: { before?: string; limit: number }): Promise<AuditEvent[]>;
+};
+
+export type IdempotencyRecord = {
+  owner: string;
+  key: string;
+  requestHash: string;
+  /** null while the first request is still running. */
+  statusCode: number | null;
+  responseBody: string | null;
+  createdAt: string;
+};
+
+export type IdempotencyRepo = {
+  /** Claims the key for a new request, or returns the record already there. */
+  claim(record: Omit<IdempotencyRecord, "statusCode" | "responseBody">): Promise<{ claimed: true } | { claimed: false; existing: IdempotencyRecord }>;
+  complete(owner: string, key: string, statusCode: number, responseBody: string): Promise<void>;
+  /** Forgets a claim whose request failed, so a retry runs again. */
+  release(owner: string, key: string): Promise<void>;
+  /** Removes records created before `before`. */
+  expire(before: string): Promise<number>;
+};
+
+export type Store = {
+  readonly dialect: "sqlite" | "postgres";
+  readonly keys: KeyRepo;
+  readonly dataKeys: DataKeyRepo;
+  readonly masterKeys: MasterKeyRepo;
+  readonly audit: AuditRepo;
+  readonly idempotency: IdempotencyRepo;
+  /** Cheap round trip for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+};

@@ -1,0 +1,180 @@
+import type { Envelope } from "../crypto/envelope.js";
+import { DecryptError } from "../crypto/decrypt-error.js";
+import type { Clock } from "../lib/clock.js";
+import type { KeyCheckResult, ProviderId } from "../lib/domain.js";
+import { AppError } from "../lib/errors.js";
+import { usdToNano } from "../lib/money.js";
+import { type Redacted, redacted } from "../lib/redacted.js";
+import type { KeyPatch, KeyRepo, ProviderKeyRow } from "../store/ports.js";
+import type { Actor, AuditLog } from "../audit/audit-log.js";
+import { duplicateError } from "./create-key.js";
+import type { DataKeys } from "./data-keys.js";
+import type { KeyAdmission } from "./key-admission.js";
+import { statusFromCheck } from "./key-checks.js";
+import { keyHintOf, type KeyView, toKeyView } from "./key-view.js";
+
+export type KeyServiceDeps = {
+  keys: KeyRepo;
+  dataKeys: DataKeys;
+  envelope: Pick<Envelope, "sealSecret" | "openSecret" | "fingerprintSecret">;
+  admission: KeyAdmission;
+  auditLog: AuditLog;
+  clock: Clock;
+};
+
+export type KeyUpdate = { label?: string; isActive?: boolean; monthlyLimitUsd?: number | null };
+
+export type KeyTestOutcome = { result: KeyCheckResult; message: string; key: KeyView };
+
+/**
+ * Everything an owner does to stored keys after creating them. Every read and write is scoped
+ * by owner in the query itself: another owner's key id is a 404, exactly like a missing one.
+ */
+export function createKeyService(deps: KeyServiceDeps) {
+  const { keys, dataKeys, envelope, admission, auditLog, clock } = deps;
+
+  async function mustFind(owner: string, id: string): Promise<ProviderKeyRow> {
+    const row = await keys.findById(owner, id);
+    if (row === undefined) throw notFound(id);
+    return row;
+  }
+
+  async function list(owner: string, provider?: ProviderId): Promise<KeyView[]> {
+    return (await keys.list(owner, provider)).map(toKeyView);
+  }
+
+  async function get(owner: string, id: string): Promise<KeyView> {
+    return toKeyView(await mustFind(owner, id));
+  }
+
+  async function update(owner: string, id: string, change: KeyUpdate, actor: Actor): Promise<KeyView> {
+    const before = await mustFind(owner, id);
+    const at = clock.now().toISOString();
+    const patch: KeyPatch = {};
+    if (change.label !== undefined) patch.label = change.label;
+    if (change.monthlyLimitUsd !== undefined) {
+      patch.monthlyLimitNanoUsd = change.monthlyLimitUsd === null ? null : usdToNano(change.monthlyLimitUsd);
+    }
+    let row: ProviderKeyRow | undefined = before;
+    if (Object.keys(patch).length > 0) {
+      row = await keys.update(owner, id, patch, at);
+      await auditLog.record(owner, "key.updated", actor, { keyId: id, detail: { fields: Object.keys(change) } });
+    }
+    if (change.isActive === true && !before.isActive) {
+      row = await keys.activate(owner, id, at);
+      await auditLog.record(owner, "key.activated", actor, { keyId: id, detail: { provider: before.provider } });
+    } else if (change.isActive === false && before.isActive) {
+      row = await keys.deactivate(owner, id, at);
+      await auditLog.record(owner, "key.deactivated", actor, { keyId: id, detail: { provider: before.provider } });
+    }
+    if (row === undefined) throw notFound(id);
+    return toKeyView(row);
+  }
+
+  /** Replaces the secret in place: same id, new hint, re-validated. */
+  async function replaceSecret(owner: string, id: string, rawKey: string, actor: Actor): Promise<KeyView> {
+    const row = await mustFind(owner, id);
+    const apiKey = admission.acceptFormat(row.provider, rawKey);
+    const binding = { owner, provider: row.provider, keyId: id };
+    const { fingerprint, ciphertext } = await dataKeys.withDataKey(owner, (dataKey) => ({
+      fingerprint: envelope.fingerprintSecret(dataKey, row.provider, apiKey),
+      ciphertext: envelope.sealSecret(dataKey, apiKey, binding),
+    }));
+    const duplicate = await keys.findByFingerprint(owner, fingerprint);
+    if (duplicate !== undefined && duplicate.id !== id) throw duplicateError(duplicate.id);
+    await admission.chargeKeyCheck(owner);
+    const admitted = await admission.admit(row.provider, apiKey);
+    const at = clock.now().toISOString();
+    const replaced = await keys.replaceSecret(owner, id, {
+      ciphertext,
+      keyHint: keyHintOf(apiKey),
+      fingerprint,
+      status: admitted.status,
+      statusDetail: admitted.statusDetail,
+      at,
+      testedAt: at,
+    });
+    if (!replaced.ok) throw duplicateError(replaced.existingId);
+    if (replaced.row === undefined) throw notFound(id);
+    await auditLog.record(owner, "key.rotated", actor, {
+      keyId: id,
+      detail: { provider: row.provider, keyHint: replaced.row.keyHint, status: replaced.row.status },
+    });
+    return toKeyView(replaced.row);
+  }
+
+  /**
+   * Runs `use` with the plaintext key. A ciphertext that does not open marks the key
+   * `undecryptable` and fails closed: nothing is sent upstream.
+   */
+  async function withDecryptedKey<T>(owner: string, id: string, use: (apiKey: Redacted<string>, row: ProviderKeyRow) => Promise<T>): Promise<T> {
+    const row = await mustFind(owner, id);
+    let apiKey: Redacted<string>;
+    try {
+      apiKey = redacted(
+        await dataKeys.withDataKey(owner, (dataKey) =>
+          envelope.openSecret(dataKey, row.ciphertext, { owner, provider: row.provider, keyId: id }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof DecryptError)) throw error;
+      await markUndecryptable(row, error.reason);
+      throw new AppError(
+        "key_undecryptable",
+        `Key ${id} can no longer be decrypted and must be re-entered (PUT /api/v1/api-keys/${id}/secret).`,
+        { internal: { reason: error.reason } },
+      );
+    }
+    return use(apiKey, row);
+  }
+
+  async function markUndecryptable(row: ProviderKeyRow, reason: string): Promise<void> {
+    if (row.status === "undecryptable") return;
+    const at = clock.now().toISOString();
+    const statusDetail = "The stored key could not be decrypted; re-enter it.";
+    await keys.setStatus(row.owner, row.id, { status: "undecryptable", statusDetail, at });
+    await auditLog.record(row.owner, "key.undecryptable", { actor: "system", ip: null, userAgent: null }, {
+      keyId: row.id,
+      detail: { provider: row.provider, reason },
+    });
+  }
+
+  async function test(owner: string, id: string, actor: Actor): Promise<KeyTestOutcome> {
+    await mustFind(owner, id);
+    await admission.chargeKeyCheck(owner);
+    const check = await withDecryptedKey(owner, id, (apiKey, row) => admission.checkLive(row.provider, apiKey).then((result) => ({ result, row })));
+    const { row } = check;
+    const at = clock.now().toISOString();
+    // Transient answers (rate limited, unreachable) say nothing about the key: keep its status.
+    const checked = statusFromCheck(check.result.result);
+    const status = checked ?? row.status;
+    const statusDetail = checked === undefined ? row.statusDetail : checked === "valid" ? null : check.result.message;
+    const updated = await keys.setStatus(owner, id, { status, statusDetail, at, testedAt: at });
+    if (updated === undefined) throw notFound(id);
+    await auditLog.record(owner, "key.tested", actor, { keyId: id, detail: { provider: row.provider, result: check.result.result } });
+    if (status !== row.status && (status === "invalid" || status === "no_credits")) {
+      await auditLog.record(owner, status === "invalid" ? "key.invalidated" : "key.no_credits", actor, {
+        keyId: id,
+        detail: { provider: row.provider, reason: check.result.message },
+      });
+    }
+    return { result: check.result.result, message: check.result.message, key: toKeyView(updated) };
+  }
+
+  async function remove(owner: string, id: string, actor: Actor): Promise<void> {
+    const row = await mustFind(owner, id);
+    if (!(await keys.delete(owner, id))) throw notFound(id);
+    await auditLog.record(owner, "key.deleted", actor, {
+      keyId: id,
+      detail: { provider: row.provider, label: row.label, keyHint: row.keyHint },
+    });
+  }
+
+  return { list, get, update, replaceSecret, withDecryptedKey, test, remove };
+}
+
+export type KeyService = ReturnType<typeof createKeyService>;
+
+function notFound(id: string): AppError {
+  return new AppError("not_found", `No API key with id ${id}.`);
+}
