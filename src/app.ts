@@ -96,6 +96,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       clock,
     });
     const verifier = createJwtVerifier({ jwt: config.jwt, tiers: config.tiers, defaultTier: config.defaultTier });
+    // A bad public key stops the start instead of failing every request later.
+    await verifier.ready();
 
     const http = await createHttpServer({
       logger,
