@@ -1,4 +1,4 @@
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
@@ -21,11 +21,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   const loggerInstance: FastifyBaseLogger = options.logger;
   const app = fastify({
     loggerInstance,
-    disableRequestLogging: true,
+    // Our own onResponse line replaces Fastify's two per-request lines (which would log headers).
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "requestId" }),
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustProxy,
     genReqId: () => newId("req"),
-    requestIdLogLabel: "requestId",
     // Fastify's defaults coerce types and strip unknown fields; a management API must reject both.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     onProtoPoisoning: "error",
