@@ -1,0 +1,33 @@
+import { sql } from "kysely";
+import type { Kysely } from "kysely";
+import type { Store } from "../ports.js";
+import { createAuditRepo } from "./audit-repo.js";
+import { createDataKeyRepo } from "./data-key-repo.js";
+import type { DialectHooks } from "./dialect-hooks.js";
+import { createIdempotencyRepo } from "./idempotency-repo.js";
+import { createKeyRepo } from "./key-repo.js";
+import { createMasterKeyRepo } from "./master-key-repo.js";
+import type { Database } from "./schema.js";
+
+/**
+ * Assembles a `Store` over a migrated Kysely instance. The store owns `db`: `close()` destroys
+ * it (once; later calls resolve without doing anything).
+ */
+export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): Store {
+  let closing: Promise<void> | undefined;
+  return {
+    dialect: hooks.name,
+    keys: createKeyRepo(db, hooks),
+    dataKeys: createDataKeyRepo(db),
+    masterKeys: createMasterKeyRepo(db),
+    audit: createAuditRepo(db),
+    idempotency: createIdempotencyRepo(db),
+    async ping(): Promise<void> {
+      await sql`select 1`.execute(db);
+    },
+    close(): Promise<void> {
+      closing ??= db.destroy();
+      return closing;
+    },
+  };
+}

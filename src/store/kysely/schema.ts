@@ -1,0 +1,84 @@
+/**
+ * Table types as the database stores them: snake_case columns, booleans as integer 0/1,
+ * timestamps as ISO-8601 text, money and counters as integers (bigint on PostgreSQL, parsed to
+ * JS numbers by the pool). Repos map these to the camelCase port rows field by field.
+ */
+
+export type MasterKeysTable = {
+  kid: string;
+  verifier: string;
+  created_at: string;
+};
+
+export type DataKeysTable = {
+  owner: string;
+  kid: string;
+  wrapped: string;
+  created_at: string;
+  updated_at: string;
+};
+
+export type ProviderKeysTable = {
+  id: string;
+  owner: string;
+  provider: string;
+  label: string;
+  key_hint: string;
+  fingerprint: string;
+  ciphertext: string;
+  status: string;
+  status_detail: string | null;
+  status_changed_at: string;
+  /** 0 or 1. */
+  is_active: number;
+  monthly_limit_nano_usd: number | null;
+  created_at: string;
+  updated_at: string;
+  last_tested_at: string | null;
+  last_used_at: string | null;
+  total_requests: number;
+  total_tokens: number;
+  cost_nano_usd: number;
+};
+
+export type AuditEventsTable = {
+  id: string;
+  owner: string;
+  type: string;
+  key_id: string | null;
+  actor: string;
+  ip: string | null;
+  user_agent: string | null;
+  /** JSON object as text. */
+  detail: string;
+  created_at: string;
+};
+
+export type IdempotencyKeysTable = {
+  owner: string;
+  key: string;
+  request_hash: string;
+  status_code: number | null;
+  response_body: string | null;
+  created_at: string;
+};
+
+/** Every table the store reads or writes. */
+export type Database = {
+  master_keys: MasterKeysTable;
+  data_keys: DataKeysTable;
+  provider_keys: ProviderKeysTable;
+  audit_events: AuditEventsTable;
+  idempotency_keys: IdempotencyKeysTable;
+};
+
+/** Unique indexes whose violation is an expected outcome, named identically on both dialects. */
+export const UNIQUE_INDEXES = {
+  providerKeyFingerprint: {
+    name: "provider_keys_owner_fingerprint_unique",
+    table: "provider_keys",
+    columns: ["owner", "fingerprint"],
+  },
+} as const;
+
+export type UniqueIndex = (typeof UNIQUE_INDEXES)[keyof typeof UNIQUE_INDEXES];
