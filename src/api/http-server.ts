@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { AppError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { renderApiError, toAppError } from "./error-envelope.js";
+import { parseJsonBody } from "./json-body.js";
 
 export type HttpServerOptions = {
   logger: Logger;
@@ -33,6 +34,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     return503OnClosing: true,
   });
   app.decorateRequest("principal", null);
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
 
   app.addHook("onSend", async (request, reply, payload) => {
     reply.header("x-request-id", request.id);

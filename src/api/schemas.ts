@@ -15,7 +15,7 @@ const Timestamp = Type.String({ format: "date-time" });
 const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 
 /** Labels are shown in UIs and audit trails: printable, single line. */
-const Label = Type.String({ minLength: 1, maxLength: 100, pattern: "^[^\\u0000-\\u001f\\u007f]+$" });
+const Label = Type.String({ minLength: 1, maxLength: 100, pattern: "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]+$" });
 /** Provider keys are checked for shape by the adapters; this only bounds the size. */
 const ApiKeyInput = Type.String({ minLength: 1, maxLength: 1024 });
 const UsdAmount = Type.Number({ minimum: 0, maximum: 1_000_000 });
