@@ -1,29 +1,42 @@
 import type { FastifyInstance } from "fastify";
 import type { DestinationStream, Logger } from "pino";
 import { Agent } from "undici";
-import { createAuditLog } from "./audit/audit-log.js";
-import { createJwtVerifier } from "./auth/jwt-verifier.js";
-import type { Config } from "./config/config-schema.js";
-import { createEnvelope } from "./crypto/envelope.js";
-import { createMasterKeyring } from "./crypto/master-keys.js";
 import { registerAuditRoutes } from "./api/audit-routes.js";
 import { createAuthenticate } from "./api/authenticate.js";
 import { registerHealthRoutes } from "./api/health-routes.js";
 import { createHttpServer } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
+import { createAuditLog } from "./audit/audit-log.js";
+import { createJwtVerifier } from "./auth/jwt-verifier.js";
+import { createMemoryCacheCoordinator } from "./cache/memory-coordinator.js";
+import { createKeyCache } from "./cache/key-cache.js";
+import { createRedisCacheCoordinator } from "./cache/redis-coordinator.js";
+import type { Config } from "./config/config-schema.js";
+import { createEnvelope } from "./crypto/envelope.js";
+import { createMasterKeyring } from "./crypto/master-keys.js";
+import { registerGatewayRoutes } from "./gateway/gateway-routes.js";
+import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
+import { createProxy } from "./gateway/proxy.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import { createLogger } from "./lib/logger.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
+import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
+import { createRedisTierLimiter } from "./limits/redis-tier-limiter.js";
+import { createGatewayAdapters } from "./providers/gateway-registry.js";
 import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
-import type { ProviderRegistry } from "./providers/spec.js";
+import { connectRedis, waitForRedis } from "./redis/connect-redis.js";
 import type { Store } from "./store/ports.js";
 import { createPostgresStore } from "./store/postgres/create-postgres-store.js";
 import { createSqliteStore } from "./store/sqlite/create-sqlite-store.js";
+import { costOf, loadPriceTable } from "./usage/pricing.js";
+import { createUsageRecorder } from "./usage/usage-recorder.js";
 import { createCreateKey } from "./vault/create-key.js";
 import { createDataKeys } from "./vault/data-keys.js";
+import { withCacheInvalidation } from "./vault/invalidating-key-repo.js";
 import { createKeyAdmission } from "./vault/key-admission.js";
 import { createKeyChecks } from "./vault/key-checks.js";
+import { createKeyHealth } from "./vault/key-health.js";
 import { createKeyService } from "./vault/key-service.js";
 import { checkMasterKeys } from "./vault/master-key-check.js";
 
@@ -35,12 +48,15 @@ export type AppOverrides = {
   clock?: Clock;
   /** PostgreSQL schema to use instead of `public` (isolated test runs). */
   postgresSchema?: string;
+  /** Prefix for Redis keys and channels (isolated test runs). */
+  redisPrefix?: string;
 };
 
 export type KeyportApp = {
   http: FastifyInstance;
   store: Store;
   logger: Logger;
+  /** Stops accepting calls, lets in-flight calls and streams finish, flushes usage, closes pools. */
   close(): Promise<void>;
 };
 
@@ -56,7 +72,7 @@ export function openStore(config: Config, overrides: Pick<AppOverrides, "postgre
 
 /**
  * The composition root: builds every service once and wires it into the HTTP server. Nothing
- * else in `src/` knows the concrete store, HTTP client or provider adapters.
+ * else in `src/` knows the concrete store, Redis, HTTP client or provider adapters.
  */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<KeyportApp> {
   const clock = overrides.clock ?? systemClock;
@@ -64,9 +80,27 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     level: config.logLevel,
     ...(overrides.logDestination === undefined ? {} : { destination: overrides.logDestination }),
   });
-  const store = await openStore(config, overrides);
-  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+  // Resources are closed in reverse order of creation, also when the start fails halfway.
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => logger.warn({ err: error }, "close failed"));
+  };
   try {
+    const store = await openStore(config, overrides);
+    closers.push(() => store.close());
+    const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
+    closers.push(() => dispatcher.close());
+    const redisPrefix = overrides.redisPrefix ?? "keyport:";
+    const redis =
+      config.redisUrl === undefined
+        ? undefined
+        : { client: connectRedis(config.redisUrl.reveal(), { name: "keyport" }), subscriber: connectRedis(config.redisUrl.reveal(), { name: "keyport-invalidations" }) };
+    if (redis !== undefined) {
+      closers.push(async () => void (await Promise.all([redis.client.quit(), redis.subscriber.quit()])));
+      // No offline queue: commands fail fast while Redis is down, so wait for it once at start.
+      await Promise.all([waitForRedis(redis.client), waitForRedis(redis.subscriber)]);
+    }
+
     const keyring = createMasterKeyring({
       current: config.encryption.current.reveal(),
       previous: config.encryption.previous.map((key) => key.reveal()),
@@ -74,37 +108,69 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await checkMasterKeys({ masterKeys: store.masterKeys, dataKeys: store.dataKeys, clock }, keyring);
     const envelope = createEnvelope(keyring);
 
-    const providers: ProviderRegistry = createProviderRegistry({
+    const coordinator =
+      redis === undefined
+        ? createMemoryCacheCoordinator()
+        : createRedisCacheCoordinator({ redis: redis.client, subscriber: redis.subscriber, channel: `${redisPrefix}key-changes`, keyPrefix: `${redisPrefix}keyver:` });
+    closers.push(() => coordinator.close());
+    if ("ready" in coordinator) await coordinator.ready();
+    const keyCache = createKeyCache<ActiveKeyRecord>({
+      maxEntries: 10_000,
+      ttlMs: config.gateway.keyCacheTtlMs,
+      clock,
+      coordinator,
+      onCoordinatorError: (error) => logger.warn({ err: error }, "key cache coordinator unavailable; reading the database"),
+    });
+    closers.push(() => keyCache.close());
+    const keys = withCacheInvalidation(store.keys, (owner) => keyCache.invalidate(owner));
+
+    const auditLog = createAuditLog({ audit: store.audit, clock });
+    const keyHealth = createKeyHealth({ keys, auditLog, clock });
+    const dataKeys = createDataKeys({ dataKeys: store.dataKeys, envelope, clock });
+    const providers = createProviderRegistry({
       openai: { baseUrl: config.providers.openai.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
       anthropic: { baseUrl: config.providers.anthropic.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
     });
-    const auditLog = createAuditLog({ audit: store.audit, clock });
-    const dataKeys = createDataKeys({ dataKeys: store.dataKeys, envelope, clock });
     const admission = createKeyAdmission({
       checks: createKeyChecks({ providers, normalizeKey, checkCommonKeyFormat }),
       keyCheckLimiter: createMemoryRateLimiter({ points: config.keyChecksPerMinute, durationSeconds: 60, keyPrefix: "key-checks" }),
       onRejectedKey: config.onRejectedKey,
     });
-    const keyService = createKeyService({ keys: store.keys, dataKeys, envelope, admission, auditLog, clock });
-    const createKey = createCreateKey({
-      keys: store.keys,
-      idempotency: store.idempotency,
-      dataKeys,
-      envelope,
-      admission,
-      auditLog,
-      clock,
-    });
-    const verifier = createJwtVerifier({ jwt: config.jwt, tiers: config.tiers, defaultTier: config.defaultTier });
+    const keyService = createKeyService({ keys, dataKeys, envelope, admission, auditLog, keyHealth, clock });
+    const createKey = createCreateKey({ keys, idempotency: store.idempotency, dataKeys, envelope, admission, auditLog, clock });
+    const verifier = createJwtVerifier({ jwt: config.jwt, tiers: config.tiers, defaultTier: config.defaultTier, clock });
     // A bad public key stops the start instead of failing every request later.
     await verifier.ready();
 
-    const http = await createHttpServer({
-      logger,
-      bodyLimitBytes: config.bodyLimitBytes,
-      trustProxy: config.trustProxy,
-      version: VERSION,
+    const tierLimiter =
+      redis === undefined ? createMemoryTierLimiter({ clock }) : createRedisTierLimiter({ redis: redis.client, keyPrefix: `${redisPrefix}rl:` });
+    closers.push(() => tierLimiter.close());
+    const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
+    const recorder = createUsageRecorder({ usage: store.usage, logger });
+    const adapters = createGatewayAdapters({
+      openai: { baseUrl: config.providers.openai.baseUrl },
+      anthropic: { baseUrl: config.providers.anthropic.baseUrl },
     });
+    const proxy = createProxy({
+      adapters,
+      verifier,
+      selector: createKeySelector({ keys, dataKeys: store.dataKeys, cache: keyCache, platformKeys: config.platformKeys, tiers: config.tiers }),
+      tierLimiter,
+      tiers: config.tiers,
+      rateLimitOnError: config.gateway.rateLimitOnError,
+      fallbackOnInvalid: config.gateway.fallbackOnInvalid,
+      envelope,
+      keyHealth,
+      auditLog,
+      recordUsage: (record) => recorder.record(record),
+      pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
+      clock,
+      dispatcher,
+      retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
+      timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
+    });
+
+    const http = await createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, version: VERSION });
     registerHealthRoutes(http, { ping: () => store.ping() });
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
@@ -112,23 +178,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       registerKeyRoutes(scope, { keyService, createKey });
       registerAuditRoutes(scope, { auditLog });
     });
+    await registerGatewayRoutes(http, { proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes });
+    // The server closes first (in-flight calls and streams finish), then usage is flushed.
+    closers.push(() => recorder.close());
+    closers.push(() => http.close());
 
-    let closed = false;
-    return {
-      http,
-      store,
-      logger,
-      async close() {
-        if (closed) return;
-        closed = true;
-        await http.close();
-        await dispatcher.close();
-        await store.close();
-      },
-    };
+    return { http, store, logger, close: closeAll };
   } catch (error) {
-    await dispatcher.close();
-    await store.close();
+    await closeAll();
     throw error;
   }
 }

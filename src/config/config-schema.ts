@@ -50,6 +50,30 @@ export type Config = {
   bodyLimitBytes: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   trustProxy: boolean;
+  gateway: GatewayConfig;
+  /** Shared rate limits and cache invalidation across instances; in-memory when unset. */
+  redisUrl: Redacted<string> | undefined;
+  /** Price table override (JSON); the shipped table when unset. */
+  pricingFile: string | undefined;
+};
+
+export type GatewayConfig = {
+  /** Largest accepted gateway request body, in bytes. */
+  bodyLimitBytes: number;
+  /** Until the provider's response headers arrive, in milliseconds. */
+  headersTimeoutMs: number;
+  /** Longest silence between two body chunks from the provider, in milliseconds. */
+  bodyTimeoutMs: number;
+  /** Retries of a failed upstream attempt (429 rate limit, 5xx, connection errors). */
+  retries: number;
+  /** A `retry-after` longer than this is not waited for. */
+  retryAfterCapMs: number;
+  /** A BYOK key the provider rejects mid-call: retry once on the platform key, or return the error. */
+  fallbackOnInvalid: "platform" | "error";
+  /** When the rate limiter's backend is down: let platform calls through (`open`) or refuse them. */
+  rateLimitOnError: "open" | "closed";
+  /** How long a cached key record lives without any change notice, in milliseconds. */
+  keyCacheTtlMs: number;
 };
 
 const HEX_64 = /^[0-9a-fA-F]{64}$/;
@@ -118,6 +142,18 @@ export const envSchema = z.object({
   KEYPORT_BODY_LIMIT_BYTES: integerFromString(65_536, 1024, 10 * 1024 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
   KEYPORT_TRUST_PROXY: z.enum(["true", "false"]).optional(),
+  REDIS_URL: optionalString.refine((value) => value === undefined || /^rediss?:\/\//.test(value), {
+    message: "must be a redis:// or rediss:// URL",
+  }),
+  KEYPORT_PRICING_FILE: optionalString,
+  KEYPORT_GATEWAY_BODY_LIMIT_BYTES: integerFromString(20 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+  KEYPORT_UPSTREAM_HEADERS_TIMEOUT_MS: integerFromString(120_000, 100, 3_600_000),
+  KEYPORT_UPSTREAM_BODY_TIMEOUT_MS: integerFromString(300_000, 100, 3_600_000),
+  KEYPORT_UPSTREAM_RETRIES: integerFromString(2, 0, 10),
+  KEYPORT_RETRY_AFTER_CAP_MS: integerFromString(10_000, 0, 300_000),
+  KEYPORT_FALLBACK_ON_INVALID: z.enum(["platform", "error"]).optional(),
+  KEYPORT_RATE_LIMIT_ON_ERROR: z.enum(["open", "closed"]).optional(),
+  KEYPORT_KEY_CACHE_TTL_MS: integerFromString(60_000, 0, 3_600_000),
 });
 
 export type Env = z.input<typeof envSchema>;

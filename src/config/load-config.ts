@@ -97,6 +97,18 @@ export function loadConfig(env: Env): Config {
     bodyLimitBytes: values.KEYPORT_BODY_LIMIT_BYTES,
     logLevel: values.LOG_LEVEL ?? "info",
     trustProxy: values.KEYPORT_TRUST_PROXY === "true",
+    gateway: {
+      bodyLimitBytes: values.KEYPORT_GATEWAY_BODY_LIMIT_BYTES,
+      headersTimeoutMs: values.KEYPORT_UPSTREAM_HEADERS_TIMEOUT_MS,
+      bodyTimeoutMs: values.KEYPORT_UPSTREAM_BODY_TIMEOUT_MS,
+      retries: values.KEYPORT_UPSTREAM_RETRIES,
+      retryAfterCapMs: values.KEYPORT_RETRY_AFTER_CAP_MS,
+      fallbackOnInvalid: values.KEYPORT_FALLBACK_ON_INVALID ?? "platform",
+      rateLimitOnError: values.KEYPORT_RATE_LIMIT_ON_ERROR ?? "open",
+      keyCacheTtlMs: values.KEYPORT_KEY_CACHE_TTL_MS,
+    },
+    redisUrl: values.REDIS_URL === undefined ? undefined : redacted(values.REDIS_URL),
+    pricingFile: values.KEYPORT_PRICING_FILE,
   };
   return deepFreeze(config);
 }

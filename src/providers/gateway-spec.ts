@@ -77,4 +77,10 @@ export type GatewayAdapter = {
   classifyFailure(status: number, body: Buffer): FailureKind;
   /** Renders one of Keyport's own errors (no key, rate limited, timeout…) in the provider's error shape. */
   renderError(error: AppError): ProviderErrorResponse;
+  /**
+   * An error event to end a stream that broke after its first bytes went out (the upstream
+   * connection died): the provider's own in-stream error shape, so the SDK raises an error instead
+   * of seeing a clean end. OpenAI: `data: {"error":{…}}`; Anthropic: `event: error` + `data: {"type":"error",…}`.
+   */
+  renderStreamError(error: AppError): Buffer;
 };

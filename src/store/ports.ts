@@ -168,6 +168,61 @@ export type IdempotencyRepo = {
   expire(before: string): Promise<number>;
 };
 
+export type UsageSource = "byok" | "platform";
+
+/**
+ * How a gateway call ended: `ok` (2xx, complete), `error` (the provider or Keyport answered an
+ * error), `partial` (a stream cut off midway: usage is what was streamed), `aborted` (the client
+ * went away).
+ */
+export type UsageStatus = "ok" | "error" | "partial" | "aborted";
+
+/** Unit prices a record was costed at, in nano-USD per million tokens; null when unknown. */
+export type UnitPrices = {
+  inputNanoUsdPerMTok: number;
+  outputNanoUsdPerMTok: number;
+  cachedInputNanoUsdPerMTok: number;
+  cacheWriteNanoUsdPerMTok: number;
+};
+
+export type UsageRecord = {
+  id: string;
+  owner: string;
+  /** The BYOK key used, or null for the platform key. */
+  keyId: string | null;
+  source: UsageSource;
+  provider: ProviderId;
+  endpoint: string;
+  /** The model the provider reported, else the requested one; "" when neither said. */
+  model: string;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  cachedInputTokens: number | null;
+  cacheWriteTokens: number | null;
+  /** null when the model has no price (unknown is not zero). */
+  costNanoUsd: number | null;
+  prices: UnitPrices | null;
+  status: UsageStatus;
+  httpStatus: number;
+  latencyMs: number;
+  /** Time to the first byte sent to the client; null when nothing was sent. */
+  ttfbMs: number | null;
+  streamed: boolean;
+  requestId: string;
+  createdAt: string;
+};
+
+export type UsageRepo = {
+  /**
+   * Inserts the records and adds them to their keys' totals (requests, tokens, cost, last used) in
+   * one transaction. Re-inserting a record id is ignored, so a retried batch never counts twice.
+   */
+  insertBatch(records: readonly UsageRecord[]): Promise<void>;
+  /** Records of one owner created in [from, to), oldest first (tests, reports). */
+  listByOwner(owner: string, range: { from: string; to: string }): Promise<UsageRecord[]>;
+  count(): Promise<number>;
+};
+
 export type Store = {
   readonly dialect: "sqlite" | "postgres";
   readonly keys: KeyRepo;
@@ -175,6 +230,7 @@ export type Store = {
   readonly masterKeys: MasterKeyRepo;
   readonly audit: AuditRepo;
   readonly idempotency: IdempotencyRepo;
+  readonly usage: UsageRepo;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../lib/ids.js";
 import type { AuditEvent, NewProviderKey, ProviderKeyRow, Store } from "./ports.js";
+import { describeUsageContract } from "./usage.contract.js";
 
 /**
  * The behaviour every `Store` must show, whatever the database. Each test gets a fresh, empty
@@ -406,6 +407,8 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
         expect(await store.idempotency.claim({ owner, key: "new", requestHash: "h", createdAt: time(6) })).toMatchObject({ claimed: false });
       });
     });
+
+    describeUsageContract(() => store);
 
     describe("lifecycle", () => {
       it("answers ping and closes idempotently; a closed store refuses work", async () => {

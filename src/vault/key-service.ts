@@ -10,6 +10,7 @@ import type { Actor, AuditLog } from "../audit/audit-log.js";
 import { duplicateError } from "./create-key.js";
 import type { DataKeys } from "./data-keys.js";
 import type { KeyAdmission } from "./key-admission.js";
+import type { KeyHealth } from "./key-health.js";
 import { statusFromCheck } from "./key-checks.js";
 import { keyHintOf, type KeyView, toKeyView } from "./key-view.js";
 
@@ -19,6 +20,7 @@ export type KeyServiceDeps = {
   envelope: Pick<Envelope, "sealSecret" | "openSecret" | "fingerprintSecret">;
   admission: KeyAdmission;
   auditLog: AuditLog;
+  keyHealth: KeyHealth;
   clock: Clock;
 };
 
@@ -31,7 +33,7 @@ export type KeyTestOutcome = { result: KeyCheckResult; message: string; key: Key
  * by owner in the query itself: another owner's key id is a 404, exactly like a missing one.
  */
 export function createKeyService(deps: KeyServiceDeps) {
-  const { keys, dataKeys, envelope, admission, auditLog, clock } = deps;
+  const { keys, dataKeys, envelope, admission, auditLog, keyHealth, clock } = deps;
 
   async function mustFind(owner: string, id: string): Promise<ProviderKeyRow> {
     const row = await keys.findById(owner, id);
@@ -118,7 +120,7 @@ export function createKeyService(deps: KeyServiceDeps) {
       );
     } catch (error) {
       if (!(error instanceof DecryptError)) throw error;
-      await markUndecryptable(row, error.reason);
+      await keyHealth.markStatus(row, "undecryptable", "The stored key could not be decrypted; re-enter it.");
       throw new AppError(
         "key_undecryptable",
         `Key ${id} can no longer be decrypted and must be re-entered (PUT /api/v1/api-keys/${id}/secret).`,
@@ -126,17 +128,6 @@ export function createKeyService(deps: KeyServiceDeps) {
       );
     }
     return use(apiKey, row);
-  }
-
-  async function markUndecryptable(row: ProviderKeyRow, reason: string): Promise<void> {
-    if (row.status === "undecryptable") return;
-    const at = clock.now().toISOString();
-    const statusDetail = "The stored key could not be decrypted; re-enter it.";
-    await keys.setStatus(row.owner, row.id, { status: "undecryptable", statusDetail, at });
-    await auditLog.record(row.owner, "key.undecryptable", { actor: "system", ip: null, userAgent: null }, {
-      keyId: row.id,
-      detail: { provider: row.provider, reason },
-    });
   }
 
   async function test(owner: string, id: string, actor: Actor): Promise<KeyTestOutcome> {

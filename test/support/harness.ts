@@ -52,6 +52,8 @@ export type StartOptions = {
   /** Reuse a data directory / PostgreSQL schema from an earlier instance (restart). */
   dataDir?: string;
   postgresSchema?: string;
+  /** Prefix for Redis keys and channels; instances that share one act as one deployment. */
+  redisPrefix?: string;
 };
 
 /**
@@ -85,7 +87,11 @@ export async function startKeyport(options: StartOptions = {}): Promise<TestKeyp
       callback();
     },
   });
-  const app = await buildApp(config, { logDestination, ...(schema === undefined ? {} : { postgresSchema: schema }) });
+  const app = await buildApp(config, {
+    logDestination,
+    ...(schema === undefined ? {} : { postgresSchema: schema }),
+    ...(options.redisPrefix === undefined ? {} : { redisPrefix: options.redisPrefix }),
+  });
   const address = await app.http.listen({ host: "127.0.0.1", port: 0 });
   const verifier = config.jwt.verifier;
 

@@ -8,6 +8,7 @@ import { createIdempotencyRepo } from "./idempotency-repo.js";
 import { createKeyRepo } from "./key-repo.js";
 import { createMasterKeyRepo } from "./master-key-repo.js";
 import type { Database } from "./schema.js";
+import { createUsageRepo } from "./usage-repo.js";
 
 /**
  * Assembles a `Store` over a migrated Kysely instance. The store owns `db`: `close()` destroys
@@ -22,6 +23,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     masterKeys: createMasterKeyRepo(db),
     audit: createAuditRepo(db),
     idempotency: createIdempotencyRepo(db),
+    usage: createUsageRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },

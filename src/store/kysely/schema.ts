@@ -63,6 +63,34 @@ export type IdempotencyKeysTable = {
   created_at: string;
 };
 
+export type UsageRecordsTable = {
+  id: string;
+  owner: string;
+  key_id: string | null;
+  source: string;
+  provider: string;
+  endpoint: string;
+  model: string;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cached_input_tokens: number | null;
+  cache_write_tokens: number | null;
+  cost_nano_usd: number | null;
+  /** Unit prices in nano-USD per million tokens; all four null when the model had no price. */
+  price_input: number | null;
+  price_output: number | null;
+  price_cached_input: number | null;
+  price_cache_write: number | null;
+  status: string;
+  http_status: number;
+  latency_ms: number;
+  ttfb_ms: number | null;
+  /** 0 or 1. */
+  streamed: number;
+  request_id: string;
+  created_at: string;
+};
+
 /** Every table the store reads or writes. */
 export type Database = {
   master_keys: MasterKeysTable;
@@ -70,6 +98,7 @@ export type Database = {
   provider_keys: ProviderKeysTable;
   audit_events: AuditEventsTable;
   idempotency_keys: IdempotencyKeysTable;
+  usage_records: UsageRecordsTable;
 };
 
 /** Unique indexes whose violation is an expected outcome, named identically on both dialects. */

@@ -3,6 +3,7 @@ import type { Kysely, Migration, MigrationProvider } from "kysely";
 import { AppError } from "../../lib/errors.js";
 import type { StoreDialectName } from "../kysely/dialect-hooks.js";
 import { foundationMigration } from "./0001-foundation.js";
+import { usageMigration } from "./0002-usage.js";
 
 /**
  * Every migration, in order. The list is static because the code runs compiled from dist/,
@@ -11,6 +12,7 @@ import { foundationMigration } from "./0001-foundation.js";
  */
 const MIGRATIONS: ReadonlyArray<readonly [name: string, create: (dialect: StoreDialectName) => Migration]> = [
   ["0001_foundation", foundationMigration],
+  ["0002_usage", usageMigration],
 ];
 
 /** A Kysely migration provider over the static list, built for one dialect. */

@@ -1,0 +1,74 @@
+import type { ProviderId } from "../lib/domain.js";
+import { newId } from "../lib/ids.js";
+import { NO_USAGE, type Usage } from "../lib/usage.js";
+import type { UnitPrices, UsageRecord, UsageSource, UsageStatus } from "../store/ports.js";
+
+/** What one gateway call learnt on its way, turned into a usage record at the end. */
+export type CallFacts = {
+  owner: string;
+  provider: ProviderId;
+  endpoint: string;
+  requestId: string;
+  startedAtMs: number;
+  createdAt: Date;
+  source: UsageSource | undefined;
+  keyId: string | null;
+  requestedModel: string | undefined;
+  reportedModel: string | undefined;
+  streamed: boolean;
+  /** At least one attempt reached the provider: only such calls are recorded. */
+  wentUpstream: boolean;
+  httpStatus: number;
+  status: UsageStatus;
+  usage: Usage;
+  ttfbMs: number | null;
+};
+
+export function newCallFacts(fields: Pick<CallFacts, "owner" | "provider" | "endpoint" | "requestId" | "startedAtMs" | "createdAt">): CallFacts {
+  return {
+    ...fields,
+    source: undefined,
+    keyId: null,
+    requestedModel: undefined,
+    reportedModel: undefined,
+    streamed: false,
+    wentUpstream: false,
+    httpStatus: 0,
+    status: "error",
+    usage: NO_USAGE,
+    ttfbMs: null,
+  };
+}
+
+export type Pricing = {
+  pricesFor(provider: ProviderId, model: string): UnitPrices | null;
+  costOf(usage: Usage, prices: UnitPrices | null): number | null;
+};
+
+export function toUsageRecord(facts: CallFacts, pricing: Pricing, nowMs: number): UsageRecord {
+  const model = facts.reportedModel ?? facts.requestedModel ?? "";
+  const prices = model === "" ? null : pricing.pricesFor(facts.provider, model);
+  const { usage } = facts;
+  return {
+    id: newId("use", facts.createdAt.getTime()),
+    owner: facts.owner,
+    keyId: facts.keyId,
+    source: facts.source ?? "platform",
+    provider: facts.provider,
+    endpoint: facts.endpoint,
+    model,
+    inputTokens: usage.inputTokens ?? null,
+    outputTokens: usage.outputTokens ?? null,
+    cachedInputTokens: usage.cachedInputTokens ?? null,
+    cacheWriteTokens: usage.cacheWriteTokens ?? null,
+    costNanoUsd: pricing.costOf(usage, prices),
+    prices,
+    status: facts.status,
+    httpStatus: facts.httpStatus,
+    latencyMs: Math.max(0, Math.round(nowMs - facts.startedAtMs)),
+    ttfbMs: facts.ttfbMs,
+    streamed: facts.streamed,
+    requestId: facts.requestId,
+    createdAt: facts.createdAt.toISOString(),
+  };
+}

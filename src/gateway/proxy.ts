@@ -1,0 +1,360 @@
+import { once } from "node:events";
+import type { ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Principal } from "../auth/principal.js";
+import type { JwtVerifier } from "../auth/jwt-verifier.js";
+import { readBearerToken } from "../auth/read-credential.js";
+import type { Actor, AuditLog } from "../audit/audit-log.js";
+import type { Tier } from "../config/tiers.js";
+import type { Envelope } from "../crypto/envelope.js";
+import { DecryptError } from "../crypto/decrypt-error.js";
+import type { Clock } from "../lib/clock.js";
+import type { ProviderId } from "../lib/domain.js";
+import { AppError, isAppError } from "../lib/errors.js";
+import type { Redacted } from "../lib/redacted.js";
+import { scrubAndTrim } from "../lib/scrub.js";
+import type { TierLimiter, TierLimitResult } from "../limits/tier-limiter.js";
+import type { GatewayAdapter, GatewayEndpoint, PreparedRequest } from "../providers/gateway-spec.js";
+import type { UsageRecord } from "../store/ports.js";
+import type { KeyHealth } from "../vault/key-health.js";
+import { openProviderKey } from "../vault/open-key.js";
+import { type CallFacts, newCallFacts, type Pricing, toUsageRecord } from "./call-record.js";
+import { type ForwardDeps, forwardWithRetries, type ForwardOutcome } from "./forward.js";
+import type { KeySelection, KeySelector } from "./key-selection.js";
+import { relayedResponseHeaders, upstreamRequestHeaders } from "./proxy-headers.js";
+import { UpstreamFailure, type UpstreamResponse } from "./upstream.js";
+
+export type GatewayRoute = { provider: ProviderId; endpoint: GatewayEndpoint; method: "GET" | "POST" };
+
+export type ProxyDeps = ForwardDeps & {
+  adapters: Readonly<Record<ProviderId, GatewayAdapter>>;
+  verifier: JwtVerifier;
+  selector: KeySelector;
+  tierLimiter: TierLimiter;
+  tiers: Readonly<Record<string, Tier>>;
+  /** What to do when the limiter's backend is down: `open` lets calls through (default), `closed` refuses. */
+  rateLimitOnError: "open" | "closed";
+  /** A BYOK key the provider rejects mid-call: retry once on the platform key, or return the error. */
+  fallbackOnInvalid: "platform" | "error";
+  envelope: Pick<Envelope, "unwrapDataKey" | "openSecret">;
+  keyHealth: KeyHealth;
+  auditLog: AuditLog;
+  recordUsage: (record: UsageRecord) => void;
+  pricing: Pricing;
+  clock: Clock;
+};
+
+/** A credential ready for one attempt: the key, and the headers that say where it came from. */
+type Credential = { apiKey: Redacted<string>; headers: Record<string, string> };
+
+/**
+ * The gateway pipeline for one call: authenticate → pick the key → limit (platform traffic) →
+ * forward with retries → relay (streams pass through as they arrive) → record usage off the hot
+ * path. Errors before the first byte are rendered in the provider's own shape.
+ */
+export function createProxy(deps: ProxyDeps) {
+  const { adapters, verifier, selector, keyHealth, auditLog, clock } = deps;
+
+  async function authenticate(request: FastifyRequest): Promise<Principal> {
+    const token = readBearerToken(request.headers, { allowXApiKey: true });
+    if (token === undefined) throw new AppError("unauthenticated", "Missing credentials: send your Keyport token as the API key.");
+    const outcome = await verifier.verify(token);
+    if (outcome.ok) return outcome.principal;
+    if (outcome.reason === "unavailable") throw new AppError("unavailable", "Token verification is temporarily unavailable.");
+    throw new AppError("unauthenticated", "Invalid or expired token.", { internal: { reason: outcome.reason } });
+  }
+
+  async function limitPlatformCall(owner: string, tierName: string, request: FastifyRequest): Promise<Record<string, string>> {
+    const tier = deps.tiers[tierName];
+    if (tier === undefined) throw new AppError("forbidden", "Unknown tier.");
+    let result: TierLimitResult;
+    try {
+      result = await deps.tierLimiter.check(owner, tier);
+    } catch (error) {
+      request.log.warn({ err: error }, "rate limiter unavailable");
+      if (deps.rateLimitOnError === "open") return {};
+      throw new AppError("unavailable", "Rate limiting is temporarily unavailable; retry shortly.");
+    }
+    const headers = {
+      "ratelimit-limit": String(result.limit),
+      "ratelimit-remaining": String(result.remaining),
+      "ratelimit-reset": String(result.resetSeconds),
+    };
+    if (!result.allowed) {
+      throw new AppError(
+        "rate_limited",
+        `Rate limit reached for the platform key: ${result.limit} requests per ${result.window} on your plan. Retry in ${result.resetSeconds}s, or add your own API key.`,
+        { headers: { ...headers, "retry-after": String(result.resetSeconds) } },
+      );
+    }
+    return headers;
+  }
+
+  /** Turns a selection into a usable credential, or stops the call with the right error. */
+  async function credentialFor(selection: KeySelection, principal: Principal, request: FastifyRequest, facts: CallFacts): Promise<Credential> {
+    switch (selection.source) {
+      case "none":
+        throw new AppError(
+          "no_key_available",
+          `No API key available for ${facts.provider}: add your own key in Settings${selection.reason === "byok_not_allowed" ? " (your plan uses the platform key, which is not configured)" : ""}.`,
+        );
+      case "blocked":
+        facts.keyId = selection.record.row.id;
+        throw new AppError("key_undecryptable", "Your stored API key can no longer be decrypted and must be re-entered in Settings.");
+      case "platform":
+        facts.source = "platform";
+        facts.keyId = null;
+        return { apiKey: selection.apiKey, headers: { "x-keyport-key-source": "platform", ...(await limitPlatformCall(principal.owner, principal.tier, request)) } };
+      case "byok": {
+        const { row, wrappedDataKey } = selection.record;
+        facts.source = "byok";
+        facts.keyId = row.id;
+        try {
+          return { apiKey: openProviderKey(deps.envelope, row, wrappedDataKey), headers: { "x-keyport-key-source": "byok" } };
+        } catch (error) {
+          if (!(error instanceof DecryptError)) throw error;
+          await keyHealth.markStatus(row, "undecryptable", "The stored key could not be decrypted; re-enter it.");
+          throw new AppError("key_undecryptable", "Your stored API key can no longer be decrypted and must be re-entered in Settings.");
+        }
+      }
+    }
+  }
+
+  async function handle(route: GatewayRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    reply.hijack();
+    const response = reply.raw;
+    const adapter = adapters[route.provider];
+    const abort = new AbortController();
+    response.on("close", () => {
+      if (!response.writableFinished) abort.abort();
+    });
+    let facts: CallFacts | undefined;
+    try {
+      const principal = await authenticate(request);
+      facts = newCallFacts({
+        owner: principal.owner,
+        provider: route.provider,
+        endpoint: route.endpoint,
+        requestId: request.id,
+        startedAtMs: performance.now(),
+        createdAt: clock.now(),
+      });
+      const prepared = adapter.prepareRequest(route.endpoint, Buffer.isBuffer(request.body) ? request.body : undefined);
+      if (isAppError(prepared)) throw prepared;
+      facts.requestedModel = prepared.model;
+      facts.streamed = prepared.stream;
+      await serve(route, request, response, adapter, principal, prepared, facts, abort.signal);
+    } catch (error) {
+      renderFailure(error, adapter, request, response, facts, abort.signal);
+    } finally {
+      if (facts?.wentUpstream === true) deps.recordUsage(toUsageRecord(facts, deps.pricing, performance.now()));
+    }
+  }
+
+  async function serve(
+    route: GatewayRoute,
+    request: FastifyRequest,
+    response: ServerResponse,
+    adapter: GatewayAdapter,
+    principal: Principal,
+    prepared: PreparedRequest,
+    facts: CallFacts,
+    signal: AbortSignal,
+  ): Promise<void> {
+    let selection = await selector.select(principal, route.provider);
+    for (let fellBack = false; ; fellBack = true) {
+      const credential = await credentialFor(selection, principal, request, facts);
+      const outcome = await forwardWithRetries(
+        deps,
+        adapter,
+        {
+          url: adapter.upstreamUrl(route.endpoint, searchOf(request.url)),
+          method: route.method,
+          headers: upstreamRequestHeaders(request.headers, adapter.forwardedHeaderNames, adapter.authHeaders(credential.apiKey), prepared.body !== undefined),
+          body: prepared.body,
+          signal,
+        },
+        () => {
+          facts.wentUpstream = true;
+        },
+      );
+      if (outcome.kind === "error" && selection.source === "byok" && (outcome.failure === "invalid_key" || outcome.failure === "no_credits")) {
+        const row = selection.record.row;
+        await keyHealth.markStatus(row, outcome.failure === "invalid_key" ? "invalid" : "no_credits", providerMessage(outcome.body));
+        if (!fellBack && deps.fallbackOnInvalid === "platform") {
+          const next = await selector.select(principal, route.provider, { skipOwnKey: true });
+          if (next.source === "platform") {
+            await auditLog.record(principal.owner, "key.fell_back_to_platform", actorOf(principal, request), {
+              keyId: row.id,
+              detail: { provider: route.provider, reason: outcome.failure },
+            });
+            selection = next;
+            continue;
+          }
+        }
+      }
+      await relay(outcome, credential.headers, request, response, adapter, route.endpoint, prepared, facts, signal);
+      return;
+    }
+  }
+
+  return { handle };
+}
+
+export type Proxy = ReturnType<typeof createProxy>;
+
+async function relay(
+  outcome: ForwardOutcome,
+  ourHeaders: Record<string, string>,
+  request: FastifyRequest,
+  response: ServerResponse,
+  adapter: GatewayAdapter,
+  endpoint: GatewayEndpoint,
+  prepared: PreparedRequest,
+  facts: CallFacts,
+  signal: AbortSignal,
+): Promise<void> {
+  const headers = { ...ourHeaders, "x-request-id": request.id };
+  if (outcome.kind === "error") {
+    facts.httpStatus = outcome.status;
+    facts.status = "error";
+    response.writeHead(outcome.status, relayedResponseHeaders(outcome.headers, { dropContentLength: true }, headers));
+    markFirstByte(facts);
+    response.end(outcome.body);
+    return;
+  }
+  const upstream = outcome.response;
+  facts.httpStatus = upstream.status;
+  const isStream = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
+  response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, { dropContentLength: isStream || prepared.hideUsageChunk }, headers));
+  if (isStream) await relayStream(upstream, response, adapter, endpoint, prepared, facts, signal);
+  else await relayBody(upstream, response, adapter, endpoint, facts);
+}
+
+/** Server-sent events go out as they arrive; the observer reads usage on the side. */
+async function relayStream(
+  upstream: UpstreamResponse,
+  response: ServerResponse,
+  adapter: GatewayAdapter,
+  endpoint: GatewayEndpoint,
+  prepared: PreparedRequest,
+  facts: CallFacts,
+  signal: AbortSignal,
+): Promise<void> {
+  facts.streamed = true;
+  const observer = adapter.createStreamObserver(endpoint, { hideUsageChunk: prepared.hideUsageChunk });
+  // Headers go out with the first event, not before: flushing them alone costs a packet.
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      const out = observer.push(chunk);
+      if (out.length > 0) await write(response, out, facts);
+    }
+    const tail = observer.flush();
+    facts.usage = observer.usage();
+    facts.reportedModel = observer.model();
+    facts.status = observer.sawError() ? "error" : "ok";
+    response.end(tail.length > 0 ? tail : undefined);
+  } catch {
+    facts.usage = observer.usage();
+    facts.reportedModel = observer.model();
+    if (signal.aborted) {
+      facts.status = "aborted";
+      upstream.body.destroy();
+      return;
+    }
+    // The upstream broke mid-stream: end the client's stream with an error event, never a clean end.
+    facts.status = "partial";
+    response.end(adapter.renderStreamError(new AppError("upstream_error", "The provider connection was interrupted mid-stream.")));
+  }
+}
+
+/** A JSON body is relayed chunk by chunk as well, and parsed for usage once it is complete. */
+async function relayBody(
+  upstream: UpstreamResponse,
+  response: ServerResponse,
+  adapter: GatewayAdapter,
+  endpoint: GatewayEndpoint,
+  facts: CallFacts,
+): Promise<void> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      await write(response, chunk, facts);
+    }
+  } catch {
+    facts.status = "partial";
+    response.destroy();
+    return;
+  }
+  response.end();
+  const { usage, model } = adapter.usageFromResponse(endpoint, chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks));
+  facts.usage = usage;
+  facts.reportedModel = model;
+  facts.status = upstream.status < 400 ? "ok" : "error";
+}
+
+async function write(response: ServerResponse, chunk: Buffer, facts: CallFacts): Promise<void> {
+  markFirstByte(facts);
+  if (!response.write(chunk)) await once(response, "drain");
+}
+
+function markFirstByte(facts: CallFacts): void {
+  if (facts.ttfbMs === null) facts.ttfbMs = Math.round(performance.now() - facts.startedAtMs);
+}
+
+function renderFailure(
+  error: unknown,
+  adapter: GatewayAdapter,
+  request: FastifyRequest,
+  response: ServerResponse,
+  facts: CallFacts | undefined,
+  signal: AbortSignal,
+): void {
+  if (signal.aborted || response.headersSent) {
+    if (facts !== undefined) facts.status = signal.aborted ? "aborted" : "partial";
+    if (!response.writableEnded) response.destroy();
+    return;
+  }
+  const appError = toGatewayError(error);
+  if (appError.code === "internal") request.log.error({ err: error }, "gateway call failed");
+  const rendered = adapter.renderError(appError);
+  if (facts !== undefined) {
+    facts.httpStatus = rendered.status;
+    facts.status = "error";
+  }
+  response.writeHead(rendered.status, { ...rendered.headers, "x-request-id": request.id });
+  response.end(rendered.body);
+}
+
+function toGatewayError(error: unknown): AppError {
+  if (isAppError(error)) return error;
+  if (error instanceof UpstreamFailure) {
+    return error.kind === "timeout"
+      ? new AppError("upstream_timeout", "The provider did not answer in time.")
+      : new AppError("upstream_error", "Could not reach the provider.");
+  }
+  return new AppError("internal", "Internal error", { cause: error });
+}
+
+/** The provider's error message, scrubbed, for the key's status detail. */
+function providerMessage(body: Buffer): string {
+  try {
+    const parsed = JSON.parse(body.toString("utf8")) as { error?: { message?: unknown } };
+    if (typeof parsed.error?.message === "string") return scrubAndTrim(parsed.error.message);
+  } catch {
+    // Not JSON: fall through to the generic text.
+  }
+  return "The provider rejected the key during a call.";
+}
+
+function actorOf(principal: Principal, request: FastifyRequest): Actor {
+  const userAgent = request.headers["user-agent"];
+  return { actor: principal.sub, ip: request.ip, userAgent: typeof userAgent === "string" ? userAgent : null };
+}
+
+function searchOf(url: string): string {
+  const index = url.indexOf("?");
+  return index === -1 ? "" : url.slice(index);
+}

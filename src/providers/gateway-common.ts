@@ -1,0 +1,210 @@
+import { AppError, errorCodes } from "../lib/errors.js";
+import type { Redacted } from "../lib/redacted.js";
+import type { Usage } from "../lib/usage.js";
+import type { GatewayEndpoint, ProviderErrorResponse, StreamObserver } from "./gateway-spec.js";
+import { createSseSplitter, readSseEvent } from "./sse.js";
+
+/** Pieces both gateway adapters share; nothing here knows a provider. */
+
+const EMPTY = Buffer.alloc(0);
+const OPEN_BRACE = 0x7b;
+/** Visible ASCII only: anything else in a header makes the HTTP client throw an error quoting the value. */
+const HEADER_SAFE = /^[\x21-\x7e]+$/;
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function stringField(record: Record<string, unknown>, name: string): string | undefined {
+  const value = record[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** A token count as the provider reported it; anything but a whole number ≥ 0 counts as "not said". */
+export function tokenCount(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** `JSON.parse` that never throws (its messages quote the input, so they must not travel anyway). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The JSON data of one whole SSE event, or `undefined` (no data, `[DONE]`, not JSON). */
+export function parseEventData(event: Buffer): unknown {
+  const { data } = readSseEvent(event);
+  return data === undefined ? undefined : parseJson(data);
+}
+
+/**
+ * Whether `bytes` hold the key `"name":` followed by an object. A cheap byte search that lets the
+ * stream observers skip `JSON.parse` for the many events that cannot carry what they look for.
+ * A quote inside a JSON string is escaped, so a raw `"name":` is always a key.
+ * @param key the key in quotes with its colon, e.g. `Buffer.from('"usage":')`
+ */
+export function hasObjectField(bytes: Buffer, key: Buffer): boolean {
+  let at = bytes.indexOf(key);
+  while (at !== -1) {
+    let next = at + key.length;
+    while (bytes[next] === 0x20 || bytes[next] === 0x09) next += 1;
+    if (bytes[next] === OPEN_BRACE) return true;
+    at = bytes.indexOf(key, next);
+  }
+  return false;
+}
+
+/** What `prepareRequest` learnt from a JSON body, before any provider-specific change. */
+export type JsonRequestBody = { json: Record<string, unknown>; model: string | undefined; stream: boolean };
+
+/**
+ * Parses a POST body that must be a JSON object. Messages never quote the body: it can hold
+ * anything the client sent, secrets included.
+ */
+export function readJsonRequestBody(body: Buffer | undefined): JsonRequestBody | AppError {
+  if (body === undefined || body.length === 0) {
+    return new AppError("invalid_request", "The request needs a JSON object body.");
+  }
+  // `JSON.parse` never yields `undefined`, so here it means "not JSON".
+  const json = parseJson(body.toString("utf8"));
+  if (json === undefined) return new AppError("invalid_request", "The request body is not valid JSON.");
+  if (!isRecord(json)) return new AppError("invalid_request", "The request body must be a JSON object.");
+  return { json, model: stringField(json, "model"), stream: json.stream === true };
+}
+
+/**
+ * Builds `upstreamUrl` from the configured base URL and the provider's paths. The result always
+ * has the configured origin: only a query string (starting with `?`) is appended.
+ * @throws Error for an invalid base URL (a configuration error, at start-up)
+ */
+export function createUpstreamUrl(
+  baseUrl: string,
+  paths: Readonly<Partial<Record<GatewayEndpoint, string>>>,
+): (endpoint: GatewayEndpoint, search: string) => string {
+  const base = normaliseBaseUrl(baseUrl);
+  return (endpoint, search) => {
+    const path = paths[endpoint];
+    // Both are bugs in the caller: the gateway only routes an adapter's own endpoints, and passes
+    // the query string of the incoming URL.
+    if (path === undefined) throw new Error(`The provider has no '${endpoint}' endpoint.`);
+    if (search !== "" && !search.startsWith("?")) throw new Error("search must be empty or start with '?'.");
+    return `${base}${path}${search}`;
+  };
+}
+
+function normaliseBaseUrl(baseUrl: string): string {
+  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
+  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    throw new Error("A provider base URL must be an absolute http(s) URL.");
+  }
+  if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
+    throw new Error("A provider base URL must not carry credentials, a query or a fragment.");
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+/**
+ * The key, ready for a header. Keys were format-checked when stored, but platform keys come from
+ * the environment: refuse rather than let the HTTP client throw an error that quotes the value.
+ * @throws AppError `internal`, without the key
+ */
+export function headerValueOfKey(apiKey: Redacted<string>): string {
+  const key = apiKey.reveal();
+  if (!HEADER_SAFE.test(key)) {
+    throw new AppError("internal", "The provider key cannot be sent: it contains characters a header cannot carry.");
+  }
+  return key;
+}
+
+/** The `error` object of a provider error body (OpenAI and Anthropic both nest one), if any. */
+export type ProviderErrorFields = { type: string | undefined; code: string | undefined; message: string | undefined };
+
+export function readProviderError(body: Buffer): ProviderErrorFields | undefined {
+  const json = body.length === 0 ? undefined : parseJson(body.toString("utf8"));
+  if (!isRecord(json) || !isRecord(json.error)) return undefined;
+  const error = json.error;
+  return { type: stringField(error, "type"), code: stringField(error, "code"), message: stringField(error, "message") };
+}
+
+/**
+ * Wraps a provider-shaped error body in its response. `x-should-retry: false` on a non-retryable
+ * 429/5xx (e.g. `budget_exceeded`): both official SDKs obey that header before any status rule,
+ * and would otherwise retry a 429 that can only fail again.
+ */
+export function providerErrorResponse(error: AppError, body: unknown): ProviderErrorResponse {
+  const { status, retryable } = errorCodes[error.code];
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  for (const [name, value] of Object.entries(error.headers)) headers[name.toLowerCase()] = value;
+  if (!retryable && (status === 429 || status >= 500)) headers["x-should-retry"] = "false";
+  return { status, headers, body: JSON.stringify(body) };
+}
+
+/**
+ * An SSE event that ends a stream which broke after its first bytes went out. It starts with a
+ * blank line: when the break fell inside an event, that closes the partial event on its own
+ * (instead of gluing the error's `data:` line onto it); after a whole event it is an empty line,
+ * which SSE clients ignore.
+ */
+export function streamErrorEvent(payload: unknown, eventName?: string): Buffer {
+  const nameLine = eventName === undefined ? "" : `event: ${eventName}\n`;
+  return Buffer.from(`\n\n${nameLine}data: ${JSON.stringify(payload)}\n\n`);
+}
+
+/** The provider-specific half of a stream observer: reads whole events, keeps what it learnt. */
+export type SseInspector = {
+  /** Looks at one whole event; `drop` removes it from the stream (honoured only when filtering). */
+  inspect(event: Buffer): "keep" | "drop";
+  usage(): Usage;
+  model(): string | undefined;
+  sawError(): boolean;
+};
+
+/**
+ * Turns an inspector into a {@link StreamObserver}. Without filtering, `push` returns the chunk it
+ * was given (no copy) and only keeps an unfinished trailing event on the side. With filtering it
+ * forwards whole events only, minus the dropped ones, holding back an unfinished one until it
+ * ends; a chunk made of whole events that are all kept is still returned as it is.
+ */
+export function createSseObserver(inspector: SseInspector, options: { isFiltering: boolean }): StreamObserver {
+  const splitter = createSseSplitter();
+  const common = {
+    usage: () => inspector.usage(),
+    model: () => inspector.model(),
+    sawError: () => inspector.sawError(),
+  };
+  if (!options.isFiltering) {
+    return {
+      ...common,
+      push(chunk) {
+        for (const piece of splitter.push(chunk)) {
+          if (piece.isWholeEvent) inspector.inspect(piece.bytes);
+        }
+        return chunk;
+      },
+      flush() {
+        // A last event without its blank line: clients drop it, but the usage in it was billed.
+        const rest = splitter.flush();
+        
+        return EMPTY;
+      },
+    };
+  }
+  return {
+    ...common,
+    push(chunk) {
+      const wasHolding = splitter.heldBytes() > 0;
+      const pieces = splitter.push(chunk);
+      const kept = pieces.filter((piece) => !piece.isWholeEvent || inspector.inspect(piece.bytes) === "keep");
+      if (!wasHolding && splitter.heldBytes() === 0 && kept.length === pieces.length) return chunk;
+      return Buffer.concat(kept.map((piece) => piece.bytes));
+    },
+    flush() {
+      const rest = splitter.flush();
+      if (rest.length === 0 || inspector.inspect(rest) === "drop") return EMPTY;
+      return rest;
+    },
+  };
+}

@@ -1,0 +1,226 @@
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { newId } from "../lib/ids.js";
+import type { NewProviderKey, Store, UsageRecord } from "./ports.js";
+
+const BASE_TIME = Date.parse("2025-03-01T00:00:00.000Z");
+
+/** A fixed timestamp `minutes` after the usage tests' epoch. */
+function time(minutes: number): string {
+  return new Date(BASE_TIME + minutes * 60_000).toISOString();
+}
+
+function newOwner(): string {
+  return `user:${randomUUID()}`;
+}
+
+/** A priced BYOK record with every optional field set. */
+function newRecord(owner: string, keyId: string | null, overrides: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    id: newId("use"),
+    owner,
+    keyId,
+    source: keyId === null ? "platform" : "byok",
+    provider: "openai",
+    endpoint: "chat/completions",
+    model: "gpt-4o-mini-2024-07-18",
+    inputTokens: 1_200,
+    outputTokens: 300,
+    cachedInputTokens: 1_024,
+    cacheWriteTokens: null,
+    costNanoUsd: 285_000,
+    prices: {
+      inputNanoUsdPerMTok: 150_000_000,
+      outputNanoUsdPerMTok: 600_000_000,
+      cachedInputNanoUsdPerMTok: 75_000_000,
+      cacheWriteNanoUsdPerMTok: 150_000_000,
+    },
+    status: "ok",
+    httpStatus: 200,
+    latencyMs: 812,
+    ttfbMs: 95,
+    streamed: true,
+    requestId: newId("req"),
+    createdAt: time(1),
+    ...overrides,
+  };
+}
+
+function newKey(owner: string): NewProviderKey {
+  const id = newId("key");
+  return {
+    id,
+    owner,
+    provider: "openai",
+    label: "Main",
+    keyHint: "****...abc1",
+    fingerprint: `fp-${id}`,
+    ciphertext: `ct-${id}`,
+    status: "valid",
+    statusDetail: null,
+    monthlyLimitNanoUsd: null,
+    createdAt: time(0),
+    lastTestedAt: null,
+  };
+}
+
+const WHOLE_RANGE = { from: time(-1_000_000), to: time(1_000_000) };
+
+/**
+ * Usage-repository behaviour every `Store` must show. Registered inside the store contract,
+ * which hands over a fresh, empty store per test through `currentStore`.
+ */
+export function describeUsageContract(currentStore: () => Store): void {
+  describe("usage", () => {
+    async function insertKey(owner: string): Promise<string> {
+      const key = newKey(owner);
+      await currentStore().keys.insert(key, { activate: true, at: time(0) });
+      return key.id;
+    }
+
+    it("inserts a batch and lists the owner's records oldest first, every field round-tripped", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const keyId = await insertKey(owner);
+      const records = [
+        newRecord(owner, keyId, { createdAt: time(3) }),
+        newRecord(owner, null, {
+          createdAt: time(1),
+          provider: "anthropic",
+          model: "",
+          inputTokens: null,
+          outputTokens: null,
+          cachedInputTokens: null,
+          cacheWriteTokens: null,
+          costNanoUsd: null,
+          prices: null,
+          status: "error",
+          httpStatus: 502,
+          ttfbMs: null,
+          streamed: false,
+        }),
+        newRecord(owner, keyId, { createdAt: time(2), cacheWriteTokens: 4_096, status: "partial", costNanoUsd: 2 ** 40 + 3 }),
+      ];
+      await store.usage.insertBatch(records);
+      const listed = await store.usage.listByOwner(owner, WHOLE_RANGE);
+      expect(listed).toEqual([records[1], records[2], records[0]]);
+      expect(typeof listed[0]?.streamed).toBe("boolean");
+      expect(typeof listed[1]?.costNanoUsd).toBe("number");
+      expect(await store.usage.count()).toBe(3);
+    });
+
+    it("lists only records created in [from, to)", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const records = [0, 1, 2, 3].map((minute) => newRecord(owner, null, { createdAt: time(minute) }));
+      await store.usage.insertBatch(records);
+      const listed = await store.usage.listByOwner(owner, { from: time(1), to: time(3) });
+      expect(listed.map((record) => record.createdAt)).toEqual([time(1), time(2)]);
+      expect(await store.usage.listByOwner(owner, { from: time(3), to: time(3) })).toEqual([]);
+    });
+
+    it("ignores records already stored, so a retried batch neither duplicates rows nor counts twice", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const keyId = await insertKey(owner);
+      const first = [newRecord(owner, keyId), newRecord(owner, keyId)];
+      await store.usage.insertBatch(first);
+      await store.usage.insertBatch(first);
+      const later = newRecord(owner, keyId, { createdAt: time(5) });
+      await store.usage.insertBatch([...first, later, later]);
+      expect(await store.usage.count()).toBe(3);
+      expect(await store.usage.listByOwner(owner, WHOLE_RANGE)).toHaveLength(3);
+      expect(await store.keys.findById(owner, keyId)).toMatchObject({ totalRequests: 3, totalTokens: 3 * 1_500, costNanoUsd: 3 * 285_000 });
+    });
+
+    it("counts each record once when a batch and its retry run at the same time", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const keyId = await insertKey(owner);
+      const batch = Array.from({ length: 20 }, (_, index) => newRecord(owner, keyId, { createdAt: time(index) }));
+      await Promise.all([store.usage.insertBatch(batch), store.usage.insertBatch([...batch].reverse()), store.usage.insertBatch(batch.slice(5))]);
+      expect(await store.usage.count()).toBe(20);
+      expect(await store.keys.findById(owner, keyId)).toMatchObject({ totalRequests: 20, costNanoUsd: 20 * 285_000 });
+    });
+
+    it("adds inserted records to their keys' totals: tokens are input + output, unknown cost adds 0, last use is the latest", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const keyA = await insertKey(owner);
+      const keyB = await insertKey(owner);
+      await store.usage.insertBatch([
+        newRecord(owner, keyA, { inputTokens: 100, outputTokens: 50, costNanoUsd: 1_000, createdAt: time(10) }),
+        newRecord(owner, keyA, { inputTokens: 7, outputTokens: null, costNanoUsd: null, prices: null, createdAt: time(30) }),
+        newRecord(owner, keyA, { inputTokens: null, outputTokens: null, costNanoUsd: 5, createdAt: time(20) }),
+        newRecord(owner, keyB, { inputTokens: 1, outputTokens: 2, costNanoUsd: 3, createdAt: time(15) }),
+        newRecord(owner, null, { inputTokens: 1_000_000, costNanoUsd: 999_999 }),
+      ]);
+      expect(await store.keys.findById(owner, keyA)).toMatchObject({ totalRequests: 3, totalTokens: 157, costNanoUsd: 1_005, lastUsedAt: time(30) });
+      expect(await store.keys.findById(owner, keyB)).toMatchObject({ totalRequests: 1, totalTokens: 3, costNanoUsd: 3, lastUsedAt: time(15) });
+
+      // An older batch arriving late adds to the totals but does not move the last use back.
+      await store.usage.insertBatch([newRecord(owner, keyA, { inputTokens: 1, outputTokens: 1, costNanoUsd: 10, createdAt: time(1) })]);
+      expect(await store.keys.findById(owner, keyA)).toMatchObject({ totalRequests: 4, totalTokens: 159, costNanoUsd: 1_015, lastUsedAt: time(30) });
+    });
+
+    it("keeps a null cost and null prices null, and keeps zero distinct from unknown", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const unknown = newRecord(owner, null, { costNanoUsd: null, prices: null, outputTokens: null });
+      const free = newRecord(owner, null, {
+        costNanoUsd: 0,
+        outputTokens: 0,
+        prices: { inputNanoUsdPerMTok: 0, outputNanoUsdPerMTok: 0, cachedInputNanoUsdPerMTok: 0, cacheWriteNanoUsdPerMTok: 0 },
+        createdAt: time(2),
+      });
+      await store.usage.insertBatch([unknown, free]);
+      const [storedUnknown, storedFree] = await store.usage.listByOwner(owner, WHOLE_RANGE);
+      expect(storedUnknown).toMatchObject({ costNanoUsd: null, prices: null, outputTokens: null });
+      expect(storedFree).toMatchObject({ costNanoUsd: 0, outputTokens: 0, prices: { inputNanoUsdPerMTok: 0 } });
+    });
+
+    it("never lists another owner's records, and a record naming another owner's key leaves that key alone", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const other = newOwner();
+      const othersKey = await insertKey(other);
+      await store.usage.insertBatch([newRecord(owner, othersKey), newRecord(other, othersKey, { costNanoUsd: 7 })]);
+      expect((await store.usage.listByOwner(owner, WHOLE_RANGE)).map((record) => record.owner)).toEqual([owner]);
+      expect((await store.usage.listByOwner(other, WHOLE_RANGE)).map((record) => record.owner)).toEqual([other]);
+      expect(await store.usage.listByOwner(newOwner(), WHOLE_RANGE)).toEqual([]);
+      expect(await store.keys.findById(other, othersKey)).toMatchObject({ totalRequests: 1, costNanoUsd: 7 });
+    });
+
+    it("stores usage of a deleted key and keeps its history", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const keyId = await insertKey(owner);
+      await store.keys.delete(owner, keyId);
+      await store.usage.insertBatch([newRecord(owner, keyId)]);
+      expect(await store.usage.listByOwner(owner, WHOLE_RANGE)).toMatchObject([{ keyId }]);
+    });
+
+    it("writes a batch larger than one statement holds, and accepts an empty batch", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const keyId = await insertKey(owner);
+      await store.usage.insertBatch([]);
+      expect(await store.usage.count()).toBe(0);
+      const records = Array.from({ length: 1_234 }, (_, index) => newRecord(owner, keyId, { createdAt: time(index % 60) }));
+      await store.usage.insertBatch(records);
+      expect(await store.usage.count()).toBe(1_234);
+      expect(await store.keys.findById(owner, keyId)).toMatchObject({ totalRequests: 1_234, costNanoUsd: 1_234 * 285_000 });
+    });
+
+    it("writes nothing when one record of the batch cannot be stored", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const keyId = await insertKey(owner);
+      // A record without the required `model` violates NOT NULL in both databases.
+      const broken = { ...newRecord(owner, keyId), model: null } as unknown as UsageRecord;
+      await expect(store.usage.insertBatch([newRecord(owner, keyId), broken])).rejects.toThrow();
+      expect(await store.usage.count()).toBe(0);
+      expect(await store.keys.findById(owner, keyId)).toMatchObject({ totalRequests: 0, costNanoUsd: 0, lastUsedAt: null });
+    });
+  });
+}
