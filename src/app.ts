@@ -6,6 +6,7 @@ import { createAuthenticate } from "./api/authenticate.js";
 import { registerHealthRoutes } from "./api/health-routes.js";
 import { createHttpServer } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
+import { registerUsageRoutes } from "./api/usage-routes.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createMemoryCacheCoordinator } from "./cache/memory-coordinator.js";
@@ -31,6 +32,7 @@ import { createPostgresStore } from "./store/postgres/create-postgres-store.js";
 import { createSqliteStore } from "./store/sqlite/create-sqlite-store.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
+import { createUsageReport } from "./usage/usage-report.js";
 import { createCreateKey } from "./vault/create-key.js";
 import { createDataKeys } from "./vault/data-keys.js";
 import { withCacheInvalidation } from "./vault/invalidating-key-repo.js";
@@ -171,12 +173,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     });
 
     const http = await createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, version: VERSION });
-    registerHealthRoutes(http, { ping: () => store.ping() });
+    registerHealthRoutes(http, {
+      checks: { database: () => store.ping(), ...(redis === undefined ? {} : { redis: () => redis.client.ping() }) },
+    });
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
       scope.addHook("onRequest", createAuthenticate(verifier));
       registerKeyRoutes(scope, { keyService, createKey });
       registerAuditRoutes(scope, { auditLog });
+      registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
     });
     await registerGatewayRoutes(http, { proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes });
     // The server closes first (in-flight calls and streams finish), then usage is flushed.

@@ -1,10 +1,9 @@
+// Pieces both gateway adapters share, so they are written once; nothing here knows a provider.
 import { AppError, errorCodes } from "../lib/errors.js";
 import type { Redacted } from "../lib/redacted.js";
 import type { Usage } from "../lib/usage.js";
 import type { GatewayEndpoint, ProviderErrorResponse, StreamObserver } from "./gateway-spec.js";
 import { createSseSplitter, readSseEvent } from "./sse.js";
-
-/** Pieces both gateway adapters share; nothing here knows a provider. */
 
 const EMPTY = Buffer.alloc(0);
 const OPEN_BRACE = 0x7b;
@@ -187,7 +186,7 @@ export function createSseObserver(inspector: SseInspector, options: { isFilterin
       flush() {
         // A last event without its blank line: clients drop it, but the usage in it was billed.
         const rest = splitter.flush();
-        
+        if (rest.length > 0) inspector.inspect(rest);
         return EMPTY;
       },
     };

@@ -30,7 +30,8 @@ export type SseSplitter = {
   /**
    * Feeds the next chunk. Returns the pieces it completed, in order; the concatenation of every
    * piece returned and the final `flush()` is exactly the input. Whole events that lie inside
-   * one chunk are views of it, not copies.
+   * one chunk are views of it, not copies, and so are the held bytes: a chunk's memory must not
+   * be reused after it was pushed (Node streams never do).
    */
   push(chunk: Buffer): SsePiece[];
   /** Bytes of an unfinished event held back so far. */

@@ -221,6 +221,25 @@ export type UsageRepo = {
   /** Records of one owner created in [from, to), oldest first (tests, reports). */
   listByOwner(owner: string, range: { from: string; to: string }): Promise<UsageRecord[]>;
   count(): Promise<number>;
+  /** Totals per group for one owner in [from, to); the report behind `GET /api/v1/usage`. */
+  summarize(owner: string, query: UsageQuery): Promise<UsageGroup[]>;
+};
+
+export type UsageGroupBy = "day" | "model" | "key" | "provider";
+
+export type UsageQuery = { from: string; to: string; groupBy: UsageGroupBy; source?: UsageSource };
+
+export type UsageGroup = {
+  /** The day (`YYYY-MM-DD`), model, key id (`platform` for the platform key) or provider. */
+  group: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  /** Sum of known costs. */
+  costNanoUsd: number;
+  /** Requests whose cost is unknown (model without a price): reported, not counted as free. */
+  unpricedRequests: number;
 };
 
 export type Store = {

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import Anthropic from "@anthropic-ai/sdk";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../../lib/errors.js";
 import { redacted } from "../../lib/redacted.js";
 import { NO_USAGE } from "../../lib/usage.js";
 import type { Usage } from "../../lib/usage.js";
+import { startMockProvider } from "../../mock-provider/mock-provider.js";
+import type { MockProvider } from "../../mock-provider/types.js";
 import type { GatewayEndpoint, PreparedRequest, ProviderErrorResponse } from "../gateway-spec.js";
 import { createAnthropicGateway } from "./anthropic-gateway.js";
 
@@ -320,5 +322,63 @@ describe("renderStreamError", () => {
     expect(error).toBeInstanceOf(Anthropic.APIError);
     expect(error).toMatchObject({ type: "api_error" });
     expect(String(error)).toContain("interrupted mid-stream");
+  });
+});
+
+describe("against the mock provider", () => {
+  let mock: MockProvider;
+  beforeAll(async () => {
+    mock = await startMockProvider({ acceptUnknownKeys: true });
+  });
+  afterAll(() => mock.close());
+
+  async function send(json: unknown) {
+    const adapter = createAnthropicGateway({ baseUrl: mock.anthropicBaseUrl });
+    const request = adapter.prepareRequest("messages", body(json));
+    if (request instanceof AppError) throw new Error(request.code);
+    const response = await fetch(adapter.upstreamUrl("messages", ""), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "anthropic-version": "2023-06-01",
+        ...adapter.authHeaders(redacted("sk-ant-api03-live")),
+      },
+      ...(request.body === undefined ? {} : { body: new Uint8Array(request.body) }),
+    });
+    return { adapter, request, response };
+  }
+
+  async function relay(json: unknown) {
+    const { adapter, request, response } = await send(json);
+    const observer = adapter.createStreamObserver("messages", request);
+    let isBroken = false;
+    try {
+      for await (const chunk of response.body ?? []) observer.push(Buffer.from(chunk));
+    } catch {
+      isBroken = true;
+    }
+    observer.flush();
+    return { observer, isBroken };
+  }
+
+  const json = { ...messageRequest, messages: [{ role: "user", content: "one two three four five six" }], cache: true };
+
+  it("reads the same usage from a live stream as from the plain answer", async () => {
+    const plain = await send(json);
+    const expected = plain.adapter.usageFromResponse("messages", Buffer.from(await plain.response.arrayBuffer()));
+    expect(expected.usage.cachedInputTokens).toBeGreaterThan(0);
+    const { observer, isBroken } = await relay({ ...json, stream: true });
+    expect(isBroken).toBe(false);
+    expect(observer.usage()).toEqual(expected.usage);
+    expect(observer.model()).toBe("claude-sonnet-4-6");
+  });
+
+  it("keeps the input and the output counted so far when the connection drops mid-stream", async () => {
+    mock.injectFault({ kind: "reset-mid-stream", afterEvents: 4 });
+    const { observer, isBroken } = await relay({ ...json, stream: true });
+    expect(isBroken).toBe(true);
+    const plain = await send(json);
+    const whole = plain.adapter.usageFromResponse("messages", Buffer.from(await plain.response.arrayBuffer())).usage;
+    expect(observer.usage()).toEqual({ ...whole, outputTokens: 1 });
   });
 });

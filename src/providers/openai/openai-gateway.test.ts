@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
 import OpenAI from "openai";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError, errorCodes } from "../../lib/errors.js";
 import type { ErrorCode } from "../../lib/errors.js";
 import { redacted } from "../../lib/redacted.js";
 import { NO_USAGE } from "../../lib/usage.js";
 import type { Usage } from "../../lib/usage.js";
+import { startMockProvider } from "../../mock-provider/mock-provider.js";
+import type { MockProvider } from "../../mock-provider/types.js";
 import type { GatewayEndpoint, PreparedRequest, ProviderErrorResponse, StreamObserver } from "../gateway-spec.js";
 import { createOpenAiGateway } from "./openai-gateway.js";
 
@@ -70,6 +72,8 @@ function sdkAgainst(answer: () => Response, maxRetries = 0) {
     apiKey: "keyport-jwt",
     baseURL: "http://keyport.test/openai/v1",
     maxRetries,
+    // The SDK logs the partial event it cannot parse in one test; the test asserts the failure itself.
+    logLevel: "off",
     fetch: async () => {
       calls.count += 1;
       return answer();
@@ -473,5 +477,54 @@ describe("renderStreamError", () => {
       }
     })();
     await expect(reading).rejects.toBeDefined();
+  });
+});
+
+describe("against the mock provider", () => {
+  let mock: MockProvider;
+  beforeAll(async () => {
+    mock = await startMockProvider({ keys: { "sk-proj-broke": "no_credits" }, acceptUnknownKeys: true });
+  });
+  afterAll(() => mock.close());
+
+  async function send(endpoint: GatewayEndpoint, json: unknown, key = "sk-proj-live") {
+    const adapter = createOpenAiGateway({ baseUrl: mock.openaiBaseUrl });
+    const request = adapter.prepareRequest(endpoint, body(json));
+    if (request instanceof AppError) throw new Error(request.code);
+    const response = await fetch(adapter.upstreamUrl(endpoint, ""), {
+      method: "POST",
+      headers: { "content-type": "application/json", ...adapter.authHeaders(redacted(key)) },
+      ...(request.body === undefined ? {} : { body: new Uint8Array(request.body) }),
+    });
+    return { adapter, request, response };
+  }
+
+  it("reads the same usage from a live stream as from the plain answer, and hides the chunk it asked for", async () => {
+    const json = { ...chatRequest, messages: [{ role: "user", content: "Grüße aus Köln, 日本語 🎉" }], cache: true };
+    const plain = await send("chat.completions", json);
+    const expected = plain.adapter.usageFromResponse("chat.completions", Buffer.from(await plain.response.arrayBuffer()));
+    expect(expected.usage.cachedInputTokens).toBeGreaterThan(0);
+
+    const streamed = await send("chat.completions", { ...json, stream: true });
+    expect(mock.requests().at(-1)?.body).toMatchObject({ stream_options: { include_usage: true } });
+    const observer = streamed.adapter.createStreamObserver("chat.completions", streamed.request);
+    const out: Buffer[] = [];
+    for await (const chunk of streamed.response.body ?? []) out.push(observer.push(Buffer.from(chunk)));
+    out.push(observer.flush());
+    expect(observer.usage()).toEqual(expected.usage);
+    expect(observer.model()).toBe("gpt-4o-mini");
+    const text = Buffer.concat(out).toString("utf8");
+    expect(text).not.toContain('"choices":[]');
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+  });
+
+  it("classifies the provider's own answers for an exhausted account and an unknown key", async () => {
+    const broke = await send("chat.completions", chatRequest, "sk-proj-broke");
+    expect(broke.adapter.classifyFailure(broke.response.status, Buffer.from(await broke.response.arrayBuffer()))).toBe("no_credits");
+    mock.injectFault({ kind: "status", status: 401 });
+    const rejected = await send("chat.completions", chatRequest);
+    expect(rejected.adapter.classifyFailure(rejected.response.status, Buffer.from(await rejected.response.arrayBuffer()))).toBe(
+      "invalid_key",
+    );
   });
 });

@@ -3,6 +3,7 @@ import { PROVIDER_IDS } from "../../lib/domain.js";
 import type { UnitPrices, UsageRecord, UsageRepo, UsageSource, UsageStatus } from "../ports.js";
 import { toBoolean, toMember, toNullableSafeInteger, toSafeInteger } from "./row-values.js";
 import type { Database, UsageRecordsTable } from "./schema.js";
+import { summarizeUsage } from "./usage-summary.js";
 
 const USAGE_SOURCES = ["byok", "platform"] as const satisfies readonly UsageSource[];
 const USAGE_STATUSES = ["ok", "error", "partial", "aborted"] as const satisfies readonly UsageStatus[];
@@ -176,6 +177,8 @@ export function createUsageRepo(db: Kysely<Database>): UsageRepo {
         .execute();
       return rows.map(toUsageRecord);
     },
+
+    summarize: (owner, query) => summarizeUsage(db, owner, query),
 
     async count(): Promise<number> {
       const row = await db
