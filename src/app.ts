@@ -19,6 +19,7 @@ import { registerGatewayRoutes } from "./gateway/gateway-routes.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
 import { createProxy } from "./gateway/proxy.js";
 import { type Clock, systemClock } from "./lib/clock.js";
+import { createLifecycle } from "./lib/lifecycle.js";
 import { createLogger } from "./lib/logger.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
 import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
@@ -43,6 +44,9 @@ import { createKeyService } from "./vault/key-service.js";
 import { checkMasterKeys } from "./vault/master-key-check.js";
 
 export const VERSION = "0.1.0";
+
+/** How long a shutdown waits for in-flight gateway calls (streams) before closing anyway. */
+const SHUTDOWN_DRAIN_MS = 25_000;
 
 export type AppOverrides = {
   /** Where log lines go (tests capture them); default stdout. */
@@ -153,7 +157,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       openai: { baseUrl: config.providers.openai.baseUrl },
       anthropic: { baseUrl: config.providers.anthropic.baseUrl },
     });
+    const lifecycle = createLifecycle();
     const proxy = createProxy({
+      lifecycle,
       adapters,
       verifier,
       selector: createKeySelector({ keys, dataKeys: store.dataKeys, cache: keyCache, platformKeys: config.platformKeys, tiers: config.tiers }),
@@ -184,9 +190,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
     });
     await registerGatewayRoutes(http, { proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes });
-    // The server closes first (in-flight calls and streams finish), then usage is flushed.
+    // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
+    // keep-alive connections, then flush usage and close the pools.
     closers.push(() => recorder.close());
-    closers.push(() => http.close());
+    closers.push(async () => {
+      const closed = http.close();
+      await lifecycle.drain(SHUTDOWN_DRAIN_MS);
+      http.server.closeIdleConnections();
+      // A connection still flushing its last bytes is not idle yet; give it a moment, then close.
+      const force = setTimeout(() => http.server.closeAllConnections(), 1_000);
+      await closed;
+      clearTimeout(force);
+    });
 
     return { http, store, logger, close: closeAll };
   } catch (error) {

@@ -1,11 +1,5 @@
-import { runMockProviderCommand } from "./commands/mock-provider.js";
-import {
-  runGenEncryptionKeyCommand,
-  runMigrateCommand,
-  runRotateEncryptionKeyCommand,
-  runTokenCommand,
-} from "./commands/key-commands.js";
-import { runServeCommand } from "./commands/serve.js";
+// Commands are loaded on demand: `token` or `gen-encryption-key` need not load the HTTP server.
+const keyCommands = () => import("./commands/key-commands.js");
 
 const USAGE = `usage: keyport <command>
 
@@ -22,17 +16,17 @@ export async function runCli(argv: string[]): Promise<number> {
   const [command = "serve", ...rest] = argv;
   switch (command) {
     case "serve":
-      return runServeCommand();
+      return (await import("./commands/serve.js")).runServeCommand();
     case "migrate":
-      return runMigrateCommand();
+      return (await keyCommands()).runMigrateCommand();
     case "gen-encryption-key":
-      return runGenEncryptionKeyCommand();
+      return (await import("./commands/gen-encryption-key.js")).runGenEncryptionKeyCommand();
     case "rotate-encryption-key":
-      return runRotateEncryptionKeyCommand();
+      return (await keyCommands()).runRotateEncryptionKeyCommand();
     case "token":
-      return runTokenCommand(rest);
+      return (await import("./commands/token.js")).runTokenCommand(rest);
     case "mock-provider":
-      return runMockProviderCommand(rest);
+      return (await import("./commands/mock-provider.js")).runMockProviderCommand(rest);
     case "help":
     case "--help":
     case "-h":

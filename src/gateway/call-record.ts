@@ -45,10 +45,18 @@ export type Pricing = {
   costOf(usage: Usage, prices: UnitPrices | null): number | null;
 };
 
+/**
+ * Endpoints the providers do not bill: listing models, counting tokens (whose answer is the
+ * tokens a request *would* use). Recorded with zero tokens and zero cost, never as unknown cost.
+ */
+const FREE_ENDPOINTS: ReadonlySet<string> = new Set(["models", "messages.count_tokens"]);
+const FREE_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0 };
+
 export function toUsageRecord(facts: CallFacts, pricing: Pricing, nowMs: number): UsageRecord {
   const model = facts.reportedModel ?? facts.requestedModel ?? "";
-  const prices = model === "" ? null : pricing.pricesFor(facts.provider, model);
-  const { usage } = facts;
+  const isFree = FREE_ENDPOINTS.has(facts.endpoint);
+  const prices = model === "" || isFree ? null : pricing.pricesFor(facts.provider, model);
+  const usage = isFree ? FREE_USAGE : facts.usage;
   return {
     id: newId("use", facts.createdAt.getTime()),
     owner: facts.owner,
@@ -61,7 +69,7 @@ export function toUsageRecord(facts: CallFacts, pricing: Pricing, nowMs: number)
     outputTokens: usage.outputTokens ?? null,
     cachedInputTokens: usage.cachedInputTokens ?? null,
     cacheWriteTokens: usage.cacheWriteTokens ?? null,
-    costNanoUsd: pricing.costOf(usage, prices),
+    costNanoUsd: isFree ? 0 : pricing.costOf(usage, prices),
     prices,
     status: facts.status,
     httpStatus: facts.httpStatus,

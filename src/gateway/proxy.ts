@@ -10,6 +10,7 @@ import type { Tier } from "../config/tiers.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { DecryptError } from "../crypto/decrypt-error.js";
 import type { Clock } from "../lib/clock.js";
+import type { Lifecycle } from "../lib/lifecycle.js";
 import type { ProviderId } from "../lib/domain.js";
 import { AppError, isAppError } from "../lib/errors.js";
 import type { Redacted } from "../lib/redacted.js";
@@ -43,6 +44,7 @@ export type ProxyDeps = ForwardDeps & {
   recordUsage: (record: UsageRecord) => void;
   pricing: Pricing;
   clock: Clock;
+  lifecycle: Lifecycle;
 };
 
 /** A credential ready for one attempt: the key, and the headers that say where it came from. */
@@ -124,6 +126,10 @@ export function createProxy(deps: ProxyDeps) {
   async function handle(route: GatewayRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     reply.hijack();
     const response = reply.raw;
+    const { lifecycle } = deps;
+    lifecycle.enter();
+    // During a shutdown, each answer closes its connection so clients reconnect elsewhere.
+    if (lifecycle.closing) response.setHeader("connection", "close");
     const adapter = adapters[route.provider];
     const abort = new AbortController();
     response.on("close", () => {
@@ -149,6 +155,7 @@ export function createProxy(deps: ProxyDeps) {
       renderFailure(error, adapter, request, response, facts, abort.signal);
     } finally {
       if (facts?.wentUpstream === true) deps.recordUsage(toUsageRecord(facts, deps.pricing, performance.now()));
+      lifecycle.leave();
     }
   }
 

@@ -1,17 +1,10 @@
-import { parseArgs } from "node:util";
 import { openStore } from "../../app.js";
-import { signDevToken } from "../../auth/dev-token.js";
 import { createEnvelope } from "../../crypto/envelope.js";
-import { createMasterKeyring, generateMasterKeyHex } from "../../crypto/master-keys.js";
+import { createMasterKeyring } from "../../crypto/master-keys.js";
 import { systemClock } from "../../lib/clock.js";
 import { checkMasterKeys, MasterKeyMismatchError } from "../../vault/master-key-check.js";
 import { rotateMasterKey } from "../../vault/rotate-master-key.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
-
-export function runGenEncryptionKeyCommand(): number {
-  process.stdout.write(`${generateMasterKeyHex()}\n`);
-  return 0;
-}
 
 export async function runMigrateCommand(): Promise<number> {
   const config = loadRuntimeConfig();
@@ -61,43 +54,3 @@ export async function runRotateEncryptionKeyCommand(): Promise<number> {
   }
 }
 
-export async function runTokenCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      sub: { type: "string" },
-      owner: { type: "string" },
-      tier: { type: "string" },
-      ttl: { type: "string", default: "3600" },
-    },
-    strict: true,
-  });
-  if (values.sub === undefined) {
-    process.stderr.write("usage: keyport token --sub <user-id> [--tier premium] [--owner project:<id>] [--ttl seconds]\n");
-    return 2;
-  }
-  const config = loadRuntimeConfig({ quiet: true });
-  if (config === undefined) return 1;
-  const verifier = config.jwt.verifier;
-  if (verifier.kind !== "secret") {
-    process.stderr.write("keyport token signs with KEYPORT_JWT_SECRET; with a public key or JWKS, tokens come from your identity provider.\n");
-    return 1;
-  }
-  const ttl = Number(values.ttl);
-  if (!Number.isInteger(ttl) || ttl <= 0) {
-    process.stderr.write("--ttl must be a positive number of seconds\n");
-    return 2;
-  }
-  const token = await signDevToken({
-    secret: verifier.secret,
-    algorithm: verifier.algorithm,
-    sub: values.sub,
-    expiresInSeconds: ttl,
-    ...(values.owner === undefined ? {} : { owner: values.owner }),
-    ...(values.tier === undefined ? {} : { tier: values.tier }),
-    ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
-    ...(config.jwt.audience === undefined ? {} : { audience: config.jwt.audience }),
-  });
-  process.stdout.write(`${token}\n`);
-  return 0;
-}

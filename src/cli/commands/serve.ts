@@ -20,7 +20,19 @@ export async function runServeCommand(): Promise<number> {
     }
     throw error;
   }
-  const address = await app.http.listen({ host: config.host, port: config.port });
+  let address: string;
+  try {
+    address = await app.http.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close();
+    const code = (error as { code?: unknown }).code;
+    process.stderr.write(
+      code === "EADDRINUSE"
+        ? `Keyport cannot start: port ${config.port} on ${config.host} is already in use; set PORT to another port.\n`
+        : `Keyport cannot start: cannot listen on ${config.host}:${config.port} (${String(code ?? "unknown error")}).\n`,
+    );
+    return 1;
+  }
   app.logger.info({ address, database: config.database.kind }, "keyport listening");
   if (config.nodeEnv !== "production") process.stdout.write(await developmentBanner(config, address));
 

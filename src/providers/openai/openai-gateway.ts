@@ -147,8 +147,9 @@ export function prepareOpenAiRequest(endpoint: GatewayEndpoint, body: Buffer | u
  * body, or `undefined` when the client already asked (or sent a `stream_options` OpenAI will
  * refuse anyway: forwarded as it is, OpenAI explains the mistake).
  *
- * Re-serialising changes only formatting, and integers beyond 2^53 (none of the chat parameters
- * that carry integers use such values in practice).
+ * What the client still sees of it: `"usage": null` on every other chunk, which the SDK types
+ * allow. Re-serialising changes formatting only, except that an integer beyond 2^53 (say, a huge
+ * `seed`) would lose precision.
  */
 function withStreamUsage(json: Record<string, unknown>): Buffer | undefined {
   const streamOptions = json.stream_options;

@@ -1,0 +1,59 @@
+import { parseArgs } from "node:util";
+import { signDevToken } from "../../auth/dev-token.js";
+import { isAppError } from "../../lib/errors.js";
+import { loadRuntimeConfig } from "../load-runtime-config.js";
+
+const USAGE = "usage: keyport token --sub <user-id> [--tier premium] [--owner project:<id>] [--ttl seconds]\n";
+
+/** Prints a JWT signed with KEYPORT_JWT_SECRET, refusing claims the server would refuse. */
+export async function runTokenCommand(argv: string[]): Promise<number> {
+  let values: { sub?: string | undefined; owner?: string | undefined; tier?: string | undefined; ttl: string };
+  try {
+    values = parseArgs({
+      args: argv,
+      options: { sub: { type: "string" }, owner: { type: "string" }, tier: { type: "string" }, ttl: { type: "string", default: "3600" } },
+      strict: true,
+    }).values as typeof values;
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : "bad arguments"}\n${USAGE}`);
+    return 2;
+  }
+  if (values.sub === undefined) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const ttl = Number(values.ttl);
+  if (!Number.isInteger(ttl) || ttl <= 0) {
+    process.stderr.write("--ttl must be a positive number of seconds\n");
+    return 2;
+  }
+  const config = loadRuntimeConfig({ quiet: true });
+  if (config === undefined) return 1;
+  const verifier = config.jwt.verifier;
+  if (verifier.kind !== "secret") {
+    process.stderr.write("keyport token signs with KEYPORT_JWT_SECRET; with a public key or JWKS, tokens come from your identity provider.\n");
+    return 1;
+  }
+  if (values.tier !== undefined && !Object.hasOwn(config.tiers, values.tier)) {
+    process.stderr.write(`--tier ${values.tier} is not a configured tier (${Object.keys(config.tiers).join(", ")})\n`);
+    return 2;
+  }
+  try {
+    const token = await signDevToken({
+      secret: verifier.secret,
+      algorithm: verifier.algorithm,
+      sub: values.sub,
+      expiresInSeconds: ttl,
+      ...(values.owner === undefined ? {} : { owner: values.owner }),
+      ...(values.tier === undefined ? {} : { tier: values.tier }),
+      ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
+      ...(config.jwt.audience === undefined ? {} : { audience: config.jwt.audience }),
+    });
+    process.stdout.write(`${token}\n`);
+    return 0;
+  } catch (error) {
+    if (!isAppError(error)) throw error;
+    process.stderr.write(`${error.publicMessage}\n`);
+    return 2;
+  }
+}
