@@ -156,6 +156,10 @@ export function createProxy(deps: ProxyDeps) {
     } finally {
       if (facts?.wentUpstream === true) deps.recordUsage(toUsageRecord(facts, deps.pricing, performance.now()));
       lifecycle.leave();
+      // Per-call lines only at debug or trace: at the default level the hot path writes no log.
+      if (facts !== undefined && (request.log.level === "debug" || request.log.level === "trace")) {
+        request.log.debug({ route: route.endpoint, source: facts.source, status: facts.httpStatus, outcome: facts.status }, "gateway call");
+      }
     }
   }
 
