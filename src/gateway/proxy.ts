@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { FastifyReply, FastifyRequest } from "fastify";
@@ -21,10 +20,11 @@ import type { UsageRecord } from "../store/ports.js";
 import type { KeyHealth } from "../vault/key-health.js";
 import { openProviderKey } from "../vault/open-key.js";
 import { type CallFacts, newCallFacts, type Pricing, toUsageRecord } from "./call-record.js";
-import { type ForwardDeps, forwardWithRetries, type ForwardOutcome } from "./forward.js";
+import { type ForwardDeps, forwardWithRetries } from "./forward.js";
+import { relay } from "./relay.js";
 import type { KeySelection, KeySelector } from "./key-selection.js";
-import { relayedResponseHeaders, upstreamRequestHeaders } from "./proxy-headers.js";
-import { UpstreamFailure, type UpstreamResponse } from "./upstream.js";
+import { upstreamRequestHeaders } from "./proxy-headers.js";
+import { UpstreamFailure } from "./upstream.js";
 
 export type GatewayRoute = { provider: ProviderId; endpoint: GatewayEndpoint; method: "GET" | "POST" };
 
@@ -205,7 +205,7 @@ export function createProxy(deps: ProxyDeps) {
           }
         }
       }
-      await relay(outcome, credential.headers, request, response, adapter, route.endpoint, prepared, facts, signal);
+      await relay(outcome, credential.apiKey, credential.headers, request, response, adapter, route.endpoint, prepared, facts, signal);
       return;
     }
   }
@@ -214,106 +214,6 @@ export function createProxy(deps: ProxyDeps) {
 }
 
 export type Proxy = ReturnType<typeof createProxy>;
-
-async function relay(
-  outcome: ForwardOutcome,
-  ourHeaders: Record<string, string>,
-  request: FastifyRequest,
-  response: ServerResponse,
-  adapter: GatewayAdapter,
-  endpoint: GatewayEndpoint,
-  prepared: PreparedRequest,
-  facts: CallFacts,
-  signal: AbortSignal,
-): Promise<void> {
-  const headers = { ...ourHeaders, "x-request-id": request.id };
-  if (outcome.kind === "error") {
-    facts.httpStatus = outcome.status;
-    facts.status = "error";
-    response.writeHead(outcome.status, relayedResponseHeaders(outcome.headers, { dropContentLength: true }, headers));
-    markFirstByte(facts);
-    response.end(outcome.body);
-    return;
-  }
-  const upstream = outcome.response;
-  facts.httpStatus = upstream.status;
-  const isStream = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
-  response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, { dropContentLength: isStream || prepared.hideUsageChunk }, headers));
-  if (isStream) await relayStream(upstream, response, adapter, endpoint, prepared, facts, signal);
-  else await relayBody(upstream, response, adapter, endpoint, facts);
-}
-
-/** Server-sent events go out as they arrive; the observer reads usage on the side. */
-async function relayStream(
-  upstream: UpstreamResponse,
-  response: ServerResponse,
-  adapter: GatewayAdapter,
-  endpoint: GatewayEndpoint,
-  prepared: PreparedRequest,
-  facts: CallFacts,
-  signal: AbortSignal,
-): Promise<void> {
-  facts.streamed = true;
-  const observer = adapter.createStreamObserver(endpoint, { hideUsageChunk: prepared.hideUsageChunk });
-  // Headers go out with the first event, not before: flushing them alone costs a packet.
-  try {
-    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-      const out = observer.push(chunk);
-      if (out.length > 0) await write(response, out, facts);
-    }
-    const tail = observer.flush();
-    facts.usage = observer.usage();
-    facts.reportedModel = observer.model();
-    facts.status = observer.sawError() ? "error" : "ok";
-    response.end(tail.length > 0 ? tail : undefined);
-  } catch {
-    facts.usage = observer.usage();
-    facts.reportedModel = observer.model();
-    if (signal.aborted) {
-      facts.status = "aborted";
-      upstream.body.destroy();
-      return;
-    }
-    // The upstream broke mid-stream: end the client's stream with an error event, never a clean end.
-    facts.status = "partial";
-    response.end(adapter.renderStreamError(new AppError("upstream_error", "The provider connection was interrupted mid-stream.")));
-  }
-}
-
-/** A JSON body is relayed chunk by chunk as well, and parsed for usage once it is complete. */
-async function relayBody(
-  upstream: UpstreamResponse,
-  response: ServerResponse,
-  adapter: GatewayAdapter,
-  endpoint: GatewayEndpoint,
-  facts: CallFacts,
-): Promise<void> {
-  const chunks: Buffer[] = [];
-  try {
-    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      await write(response, chunk, facts);
-    }
-  } catch {
-    facts.status = "partial";
-    response.destroy();
-    return;
-  }
-  response.end();
-  const { usage, model } = adapter.usageFromResponse(endpoint, chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks));
-  facts.usage = usage;
-  facts.reportedModel = model;
-  facts.status = upstream.status < 400 ? "ok" : "error";
-}
-
-async function write(response: ServerResponse, chunk: Buffer, facts: CallFacts): Promise<void> {
-  markFirstByte(facts);
-  if (!response.write(chunk)) await once(response, "drain");
-}
-
-function markFirstByte(facts: CallFacts): void {
-  if (facts.ttfbMs === null) facts.ttfbMs = Math.round(performance.now() - facts.startedAtMs);
-}
 
 function renderFailure(
   error: unknown,
