@@ -363,7 +363,14 @@ describe("gateway faults: short upstream timeout, no retries, no fallback on a r
     const direct = await failureOf(openAiDirect(keyport.mock, key.apiKey).chat.completions.create(chatBody(user)));
     expect(failure).toBeInstanceOf(OpenAI.AuthenticationError);
     expect(direct).toBeInstanceOf(OpenAI.AuthenticationError);
-    expect(failure).toMatchObject({ status: 401, error: (direct as { error: unknown }).error });
+    // The provider's own error, except the fragment of the key its message quotes: relayed errors are scrubbed.
+    const directError = (direct as { error: { message: string; code: string; type: string } }).error;
+    expect(directError.message).toContain(key.apiKey.slice(-4));
+    expect(failure).toMatchObject({ status: 401, error: { code: directError.code, type: directError.type } });
+    const relayedMessage = (failure as { error: { message: string } }).error.message;
+    expect(relayedMessage).toMatch(/^Incorrect API key provided: \[redacted\]/);
+    expect(relayedMessage).not.toContain(key.apiKey.slice(-4));
+    expect(relayedMessage).not.toContain(key.apiKey.slice(0, 12));
 
     // Only the owner's key was tried; the platform key was not.
     expect(upstreamRequests(keyport.mock, { marker: user.marker }).map((request) => request.headers.authorization)).toEqual([
