@@ -192,7 +192,9 @@ export function createProxy(deps: ProxyDeps) {
       );
       if (outcome.kind === "error" && selection.source === "byok" && (outcome.failure === "invalid_key" || outcome.failure === "no_credits")) {
         const row = selection.record.row;
-        await keyHealth.markStatus(row, outcome.failure === "invalid_key" ? "invalid" : "no_credits", providerMessage(outcome.body));
+        const status = outcome.failure === "invalid_key" ? "invalid" : "no_credits";
+        await keyHealth.markStatus(row, status, providerMessage(outcome.body));
+        request.log.info({ keyId: row.id, provider: route.provider, status }, "provider refused the owner's key; key marked");
         if (!fellBack && deps.fallbackOnInvalid === "platform") {
           const next = await selector.select(principal, route.provider, { skipOwnKey: true });
           if (next.source === "platform") {
@@ -200,6 +202,7 @@ export function createProxy(deps: ProxyDeps) {
               keyId: row.id,
               detail: { provider: route.provider, reason: outcome.failure },
             });
+            request.log.info({ keyId: row.id, provider: route.provider }, "falling back to the platform key");
             selection = next;
             continue;
           }

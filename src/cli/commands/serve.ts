@@ -39,7 +39,11 @@ export async function runServeCommand(): Promise<number> {
   return new Promise((resolve) => {
     const shutdown = (signal: string) => {
       app.logger.info({ signal }, "shutting down");
-      const deadline = setTimeout(() => resolve(1), SHUTDOWN_DEADLINE_MS);
+      const deadline = setTimeout(() => {
+        app.logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, "shutdown deadline passed; closing the remaining connections");
+        app.http.server.closeAllConnections();
+        resolve(1);
+      }, SHUTDOWN_DEADLINE_MS);
       deadline.unref();
       app.close().then(
         () => resolve(0),
