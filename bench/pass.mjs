@@ -1,0 +1,265 @@
+// One pass: a mock provider with a given latency, the bare proxy and Keyport, each its own
+// process; warm-up, then every run with direct, bare and Keyport interleaved, repeated.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { CASES, TARGET_NAMES, requestFor } from "./cases.mjs";
+import { runClosedLoop } from "./closed-loop.mjs";
+import { createOwnerKeys, keyportEnv, newSecrets, prepareDatabase, readUsageRecords, signBenchToken } from "./keyport-setup.mjs";
+import { measureClosedLoop, measureOpenLoop } from "./measure.mjs";
+import { summarizeCpuProfile } from "./profile.mjs";
+import { freePort, readMemory, startChild, stopChild, waitForQuiet, waitUntilAnswering } from "./processes.mjs";
+
+/**
+ * @typedef {object} PassPlan
+ * @property {number} mockLatencyMs
+ * @property {number} repeats
+ * @property {number} ratePerSecond open-loop rate
+ * @property {number} openSeconds
+ * @property {number} closedSeconds closed-loop runs last about this long (0: no closed loop)
+ * @property {number} closedConnections
+ * @property {boolean} closedStreams also run the streamed cases closed loop
+ * @property {number} warmUpRequests per target and case
+ * @property {number} quietWaitSeconds longest total wait, per pass, for other programs to go quiet before runs
+ * @property {boolean} scale
+ * @property {boolean} cpuProfile run Keyport under V8's sampling profiler (slower; for finding where its CPU goes)
+ */
+
+/** Between runs: sample the machine this long, and call it quiet below this many busy cores. */
+const QUIET_SAMPLE_MS = 200;
+const QUIET_THRESHOLD_CORES = 0.25;
+const QUIET_MAX_WAIT_PER_RUN_MS = 5_000;
+
+/**
+ * @param {PassPlan} plan
+ * @param {{ root: string, ticksPerSecond: number, log: (line: string) => void, keepFiles: boolean }} context
+ */
+export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
+  const workDir = mkdtempSync(path.join(tmpdir(), "keyport-bench-"));
+  const dbPath = path.join(workDir, "bench.db");
+  /** @type {import("./processes.mjs").Child[]} */
+  const children = [];
+  const start = (name, args, env) => {
+    const child = startChild({ name, args, env, cwd: root, logFile: path.join(workDir, `${name}.log`) });
+    children.push(child);
+    return child;
+  };
+  const baseEnv = { NODE_ENV: "production" };
+  let isComplete = false;
+  /** @param {import("./processes.mjs").Child} child */
+  const exitedError = (child) =>
+    new Error(`${child.name} exited during the pass; the end of its output (${child.logFile}):\n${tailOf(child.logFile, 15)}`);
+  /** Stops the pass with the child's log at hand when one of the processes died. */
+  const assertRunning = () => {
+    for (const child of children) {
+      if (!child.isRunning()) throw exitedError(child);
+    }
+  };
+  /** @param {import("./processes.mjs").Child} child */
+  const memoryOf = (child) => {
+    try {
+      return readMemory(child.pid);
+    } catch {
+      throw exitedError(child);
+    }
+  };
+  try {
+    const mockPort = await freePort();
+    const mockUrl = `http://127.0.0.1:${mockPort}`;
+    const mockArgs = ["bin/keyport.js", "mock-provider", "--port", String(mockPort), "--accept-unknown-keys", "--latency-ms", String(plan.mockLatencyMs)];
+    const mock = start("mock", mockArgs, baseEnv);
+    await waitUntilAnswering(mock, `${mockUrl}/`);
+
+    const barePort = await freePort();
+    const bare = start("bare", ["bench/bare-proxy.mjs", "--port", String(barePort), "--upstream", mockUrl], baseEnv);
+    await waitUntilAnswering(bare, `http://127.0.0.1:${barePort}/`);
+
+    const secrets = newSecrets();
+    const keyportPort = await freePort();
+    const env = keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets });
+    const seeded = await prepareDatabase({ dbPath, env, scale: plan.scale });
+    const profilerFlags = plan.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${workDir}`] : [];
+    const keyport = start("keyport", [...profilerFlags, "bin/keyport.js", "serve"], env);
+    const keyportUrl = `http://127.0.0.1:${keyportPort}`;
+    await waitUntilAnswering(keyport, `${keyportUrl}/healthz`);
+    const token = await signBenchToken(secrets.jwtSecret);
+    await createOwnerKeys(keyportUrl, token, secrets);
+    // Before any gateway traffic: what Keyport holds just for being up.
+    const keyportMemoryAtStart = memoryOf(keyport);
+    const credentials = { openaiKey: secrets.openaiKey, anthropicKey: secrets.anthropicKey, token };
+
+    const targets = {
+      direct: { name: "direct", origin: mockUrl, pid: mock.pid },
+      bare: { name: "bare", origin: `http://127.0.0.1:${barePort}`, pid: bare.pid },
+      keyport: { name: "keyport", origin: keyportUrl, pid: keyport.pid },
+    };
+    // Every gateway response Keyport sent, to compare with the usage records it wrote.
+    const keyportTraffic = { requests: 0, status2xx: 0 };
+    const countKeyport = (targetName, result) => {
+      if (targetName !== "keyport") return;
+      keyportTraffic.requests += result.requests;
+      keyportTraffic.status2xx += result.status2xx;
+    };
+
+    log(`  warm-up (${plan.warmUpRequests} requests per target and case)`);
+    /** @type {Record<string, number>} latest closed-loop rate per target and case, to size the next run */
+    const rateEstimate = {};
+    const warmUpErrors = [];
+    for (const benchCase of CASES) {
+      for (const targetName of TARGET_NAMES) {
+        const target = targets[targetName];
+        const result = await runClosedLoop({
+          origin: target.origin,
+          request: requestFor(benchCase, targetName, credentials),
+          connections: plan.closedConnections,
+          amount: plan.warmUpRequests,
+          ...(benchCase.stream ? { streamEnd: benchCase.streamEnd } : {}),
+        });
+        countKeyport(targetName, result);
+        rateEstimate[`${targetName}/${benchCase.id}`] = result.requestsPerSecond;
+        if (result.errors > 0) warmUpErrors.push({ target: targetName, case: benchCase.id, errors: result.errors, errorKinds: result.errorKinds });
+      }
+    }
+
+    let quietBudgetMs = plan.quietWaitSeconds * 1000;
+    // A short pause between runs; on a busy machine, also a wait for the others to calm down.
+    const settle = async () => {
+      const quiet = await waitForQuiet({
+        ticksPerSecond,
+        thresholdCores: QUIET_THRESHOLD_CORES,
+        sampleMs: QUIET_SAMPLE_MS,
+        maxWaitMs: Math.min(QUIET_MAX_WAIT_PER_RUN_MS, quietBudgetMs + QUIET_SAMPLE_MS),
+      });
+      // The first sample is the ordinary pause; only waiting beyond it uses the budget.
+      quietBudgetMs = Math.max(0, quietBudgetMs - Math.max(0, quiet.waitedMs - QUIET_SAMPLE_MS));
+      return quiet;
+    };
+
+    const keyportMemoryAfterWarmUp = memoryOf(keyport);
+    const closedCases = plan.closedSeconds > 0 ? CASES.filter((benchCase) => plan.closedStreams || !benchCase.stream) : [];
+    const runs = [];
+    for (let repeat = 1; repeat <= plan.repeats; repeat += 1) {
+      for (const benchCase of CASES) {
+        for (const targetName of TARGET_NAMES) {
+          assertRunning();
+          const quiet = await settle();
+          const result = await measureOpenLoop({
+            target: targets[targetName],
+            mockPid: mock.pid,
+            ticksPerSecond,
+            benchCase,
+            request: requestFor(benchCase, targetName, credentials),
+            ratePerSecond: plan.ratePerSecond,
+            durationSeconds: plan.openSeconds,
+          });
+          countKeyport(targetName, result);
+          runs.push({ mode: "open", repeat, case: benchCase.id, target: targetName, quiet, keyportMemory: memoryOf(keyport), ...result });
+          log(`  #${repeat} open   ${benchCase.id.padEnd(26)} ${targetName.padEnd(8)} ${describe(result, benchCase.stream)}`);
+        }
+      }
+      for (const benchCase of closedCases) {
+        for (const targetName of TARGET_NAMES) {
+          assertRunning();
+          const quiet = await settle();
+          const estimated = rateEstimate[`${targetName}/${benchCase.id}`] ?? 1000;
+          const amount = Math.max(plan.closedConnections * 4, Math.round((estimated * plan.closedSeconds) / plan.closedConnections) * plan.closedConnections);
+          const result = await measureClosedLoop({
+            target: targets[targetName],
+            mockPid: mock.pid,
+            ticksPerSecond,
+            benchCase,
+            request: requestFor(benchCase, targetName, credentials),
+            connections: plan.closedConnections,
+            amount,
+          });
+          countKeyport(targetName, result);
+          rateEstimate[`${targetName}/${benchCase.id}`] = result.requestsPerSecond;
+          runs.push({ mode: "closed", repeat, case: benchCase.id, target: targetName, quiet, keyportMemory: memoryOf(keyport), ...result });
+          log(`  #${repeat} closed ${benchCase.id.padEnd(26)} ${targetName.padEnd(8)} ${result.requestsPerSecond.toFixed(0)} req/s, errors ${result.errors}`);
+        }
+      }
+    }
+
+    assertRunning();
+    const memory = { keyportAtStart: keyportMemoryAtStart, keyportAfterWarmUp: keyportMemoryAfterWarmUp, keyport: memoryOf(keyport), bare: memoryOf(bare), mock: memoryOf(mock) };
+    // SIGTERM drains the server and flushes queued usage records before Keyport exits.
+    const keyportExitCode = await stopChild(keyport);
+    const usageRecords = readUsageRecords(dbPath);
+    const keyportLog = scanLog(keyport.logFile);
+    const cpuProfile = plan.cpuProfile ? summarizeCpuProfile(workDir) : null;
+    isComplete = true;
+    return {
+      mockLatencyMs: plan.mockLatencyMs,
+      plan,
+      runs,
+      warmUpErrors,
+      memory,
+      keyportExitCode,
+      seeded,
+      keyportTraffic,
+      usageRecords,
+      keyportLog,
+      cpuProfile,
+      quietWaitSeconds: (plan.quietWaitSeconds * 1000 - quietBudgetMs) / 1000,
+      workDir: keepFiles || plan.cpuProfile ? workDir : undefined,
+    };
+  } finally {
+    for (const child of children.reverse()) await stopChild(child);
+    // A failed pass keeps its logs and database for a look.
+    if (!keepFiles && !plan.cpuProfile && isComplete) rmSync(workDir, { recursive: true, force: true });
+    if (!isComplete) log(`Pass failed; logs and database kept in ${workDir}`);
+  }
+}
+
+/** A one-line progress summary of an open-loop run. */
+function describe(result, isStream) {
+  const p50 = result.latencyMs.p50 === null ? "-" : result.latencyMs.p50.toFixed(2);
+  const ttfe = isStream && result.firstEventMs?.p50 != null ? `, TTFE p50 ${result.firstEventMs.p50.toFixed(2)} ms` : "";
+  return `p50 ${p50} ms${ttfe}, errors ${result.errors}`;
+}
+
+/**
+ * Keyport's log lines at warn level or above (pino JSON: level ≥ 40), counted, with the first
+ * few messages for the report.
+ * @param {string} file
+ */
+function scanLog(file) {
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return { lines: 0, warnOrWorse: 0, samples: [] };
+  }
+  const lines = text.split("\n").filter(Boolean);
+  const samples = [];
+  let warnOrWorse = 0;
+  for (const line of lines) {
+    let level = 0;
+    let message = line;
+    try {
+      const parsed = JSON.parse(line);
+      level = typeof parsed.level === "number" ? parsed.level : 0;
+      message = String(parsed.msg ?? "");
+    } catch {
+      level = 50; // Not a log line: something printed to stdout/stderr directly.
+    }
+    if (level >= 40) {
+      warnOrWorse += 1;
+      if (samples.length < 5) samples.push(message.slice(0, 200));
+    }
+  }
+  return { lines: lines.length, warnOrWorse, samples };
+}
+
+/**
+ * The last lines of a log file, for an error message.
+ * @param {string} file
+ * @param {number} count
+ */
+function tailOf(file, count) {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-count).join("\n");
+  } catch {
+    return "(no output)";
+  }
+}
