@@ -4,14 +4,13 @@ import { Agent } from "undici";
 import { registerAuditRoutes } from "./api/audit-routes.js";
 import { createAuthenticate } from "./api/authenticate.js";
 import { registerHealthRoutes } from "./api/health-routes.js";
-import { createHttpServer } from "./api/http-server.js";
+import { createHttpServer, logCompletedRequests } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createMemoryCacheCoordinator } from "./cache/memory-coordinator.js";
 import { createKeyCache } from "./cache/key-cache.js";
-import { createRedisCacheCoordinator } from "./cache/redis-coordinator.js";
 import type { Config } from "./config/config-schema.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { createMasterKeyring } from "./crypto/master-keys.js";
@@ -23,14 +22,10 @@ import { createLifecycle } from "./lib/lifecycle.js";
 import { createLogger } from "./lib/logger.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
 import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
-import { createRedisTierLimiter } from "./limits/redis-tier-limiter.js";
 import { createGatewayAdapters } from "./providers/gateway-registry.js";
 import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
-import { connectRedis, waitForRedis } from "./redis/connect-redis.js";
 import type { Store } from "./store/ports.js";
-import { createPostgresStore } from "./store/postgres/create-postgres-store.js";
-import { createSqliteStore } from "./store/sqlite/create-sqlite-store.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
 import { createUsageReport } from "./usage/usage-report.js";
@@ -67,13 +62,17 @@ export type KeyportApp = {
 };
 
 /** Opens the store named by the configuration. The only place that picks a concrete database. */
-export function openStore(config: Config, overrides: Pick<AppOverrides, "postgresSchema"> = {}): Promise<Store> {
-  return config.database.kind === "sqlite"
-    ? createSqliteStore({ path: config.database.path })
-    : createPostgresStore({
-        url: config.database.url.reveal(),
-        ...(overrides.postgresSchema === undefined ? {} : { schema: overrides.postgresSchema }),
-      });
+export async function openStore(config: Config, overrides: Pick<AppOverrides, "postgresSchema"> = {}): Promise<Store> {
+  // Loaded on demand: a single SQLite instance never loads the PostgreSQL driver (memory).
+  if (config.database.kind === "sqlite") {
+    const { createSqliteStore } = await import("./store/sqlite/create-sqlite-store.js");
+    return createSqliteStore({ path: config.database.path });
+  }
+  const { createPostgresStore } = await import("./store/postgres/create-postgres-store.js");
+  return createPostgresStore({
+    url: config.database.url.reveal(),
+    ...(overrides.postgresSchema === undefined ? {} : { schema: overrides.postgresSchema }),
+  });
 }
 
 /**
@@ -96,17 +95,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     closers.push(() => store.close());
     const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
     closers.push(() => dispatcher.close());
-    const redisPrefix = overrides.redisPrefix ?? "keyport:";
+    // Loaded on demand: a single instance without Redis never loads ioredis.
     const redis =
       config.redisUrl === undefined
         ? undefined
-        : { client: connectRedis(config.redisUrl.reveal(), { name: "keyport" }), subscriber: connectRedis(config.redisUrl.reveal(), { name: "keyport-invalidations" }) };
-    if (redis !== undefined) {
-      closers.push(async () => void (await Promise.all([redis.client.quit(), redis.subscriber.quit()])));
-      // No offline queue: commands fail fast while Redis is down, so wait for it once at start.
-      await Promise.all([waitForRedis(redis.client), waitForRedis(redis.subscriber)]);
-    }
-
+        : await (await import("./app-redis.js")).createRedisServices(config.redisUrl.reveal(), overrides.redisPrefix ?? "keyport:");
+    if (redis !== undefined) closers.push(redis.quit);
     const keyring = createMasterKeyring({
       current: config.encryption.current.reveal(),
       previous: config.encryption.previous.map((key) => key.reveal()),
@@ -114,12 +108,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await checkMasterKeys({ masterKeys: store.masterKeys, dataKeys: store.dataKeys, clock }, keyring);
     const envelope = createEnvelope(keyring);
 
-    const coordinator =
-      redis === undefined
-        ? createMemoryCacheCoordinator()
-        : createRedisCacheCoordinator({ redis: redis.client, subscriber: redis.subscriber, channel: `${redisPrefix}key-changes`, keyPrefix: `${redisPrefix}keyver:` });
+    const coordinator = redis?.coordinator ?? createMemoryCacheCoordinator();
     closers.push(() => coordinator.close());
-    if ("ready" in coordinator) await coordinator.ready();
     const keyCache = createKeyCache<ActiveKeyRecord>({
       maxEntries: 10_000,
       ttlMs: config.gateway.keyCacheTtlMs,
@@ -148,8 +138,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // A bad public key stops the start instead of failing every request later.
     await verifier.ready();
 
-    const tierLimiter =
-      redis === undefined ? createMemoryTierLimiter({ clock }) : createRedisTierLimiter({ redis: redis.client, keyPrefix: `${redisPrefix}rl:` });
+    const tierLimiter = redis?.tierLimiter ?? createMemoryTierLimiter({ clock });
     closers.push(() => tierLimiter.close());
     const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
     const recorder = createUsageRecorder({ usage: store.usage, logger });
@@ -180,11 +169,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const http = await createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, version: VERSION });
     registerHealthRoutes(http, {
-      checks: { database: () => store.ping(), ...(redis === undefined ? {} : { redis: () => redis.client.ping() }) },
+      checks: { database: () => store.ping(), ...(redis === undefined ? {} : { redis: redis.ping }) },
     });
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
       scope.addHook("onRequest", createAuthenticate(verifier));
+      logCompletedRequests(scope);
       registerKeyRoutes(scope, { keyService, createKey });
       registerAuditRoutes(scope, { auditLog });
       registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });

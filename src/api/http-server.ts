@@ -46,13 +46,6 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     reply.header("x-request-id", request.id);
     return payload;
   });
-  app.addHook("onResponse", async (request, reply) => {
-    request.log.info(
-      { method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-      "request completed",
-    );
-  });
-
   app.setErrorHandler((error, request, reply) => {
     const appError = toAppError(error);
     if (appError.code === "internal") request.log.error({ err: error }, "unhandled error");
@@ -78,4 +71,17 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+/**
+ * One info line per management request. Gateway calls write none at the default level: they are
+ * the hot path, and usage records already account for every call.
+ */
+export function logCompletedRequests(scope: FastifyInstance): void {
+  scope.addHook("onResponse", async (request, reply) => {
+    request.log.info(
+      { method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      "request completed",
+    );
+  });
 }

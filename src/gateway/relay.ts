@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { FastifyRequest } from "fastify";
@@ -56,34 +55,37 @@ async function relayStream(
 ): Promise<void> {
   facts.streamed = true;
   const observer = adapter.createStreamObserver(endpoint, { hideUsageChunk: prepared.hideUsageChunk });
-  // Headers go out with the first event, not before: flushing them alone costs a packet.
-  try {
-    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-      const out = observer.push(chunk);
-      if (out.length > 0) await write(response, out, facts);
-    }
+  const completed = await pump(upstream.body, response, (chunk) => {
+    const out = observer.push(chunk);
+    if (out.length > 0) markFirstByte(facts);
+    return out;
+  });
+  if (completed) {
     const tail = observer.flush();
     facts.usage = observer.usage();
     facts.reportedModel = observer.model();
     facts.status = observer.sawError() ? "error" : "ok";
     markFirstByte(facts);
     response.end(tail.length > 0 ? tail : undefined);
-  } catch {
-    facts.usage = observer.usage();
-    facts.reportedModel = observer.model();
-    if (signal.aborted) {
-      facts.status = "aborted";
-      upstream.body.destroy();
-      return;
-    }
-    // The upstream broke mid-stream: end the client's stream with an error event, never a clean end.
-    facts.status = "partial";
-    markFirstByte(facts);
-    response.end(adapter.renderStreamError(new AppError("upstream_error", "The provider connection was interrupted mid-stream.")));
+    return;
   }
+  facts.usage = observer.usage();
+  facts.reportedModel = observer.model();
+  if (signal.aborted) {
+    facts.status = "aborted";
+    upstream.body.destroy();
+    return;
+  }
+  // The upstream broke mid-stream: end the client's stream with an error event, never a clean end.
+  facts.status = "partial";
+  markFirstByte(facts);
+  response.end(adapter.renderStreamError(new AppError("upstream_error", "The provider connection was interrupted mid-stream.")));
 }
 
-/** A JSON body is relayed chunk by chunk as well, and parsed for usage once it is complete. */
+/**
+ * A JSON answer is read whole, then written in one go (headers and body in one packet) and
+ * parsed for usage. These bodies are small; only streams must flow as they arrive.
+ */
 async function relayBody(
   upstream: UpstreamResponse,
   response: ServerResponse,
@@ -92,27 +94,54 @@ async function relayBody(
   facts: CallFacts,
 ): Promise<void> {
   const chunks: Buffer[] = [];
-  try {
-    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      await write(response, chunk, facts);
-    }
-  } catch {
+  const completed = await pump(upstream.body, undefined, (chunk) => {
+    chunks.push(chunk);
+    return chunk;
+  });
+  if (!completed) {
     facts.status = "partial";
     response.destroy();
     return;
   }
+  const body = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks);
   markFirstByte(facts);
-  response.end();
-  const { usage, model } = adapter.usageFromResponse(endpoint, chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks));
+  response.end(body);
+  const { usage, model } = adapter.usageFromResponse(endpoint, body);
   facts.usage = usage;
   facts.reportedModel = model;
   facts.status = upstream.status < 400 ? "ok" : "error";
 }
 
-async function write(response: ServerResponse, chunk: Buffer, facts: CallFacts): Promise<void> {
-  markFirstByte(facts);
-  if (!response.write(chunk)) await once(response, "drain");
+/**
+ * Moves the upstream body chunk by chunk with events rather than an async iterator (a promise per
+ * chunk is measurable on the hot path), honouring backpressure. Resolves true when the body
+ * ended, false when it failed or was destroyed first.
+ */
+function pump(
+  body: UpstreamResponse["body"],
+  response: ServerResponse | undefined,
+  transform: (chunk: Buffer) => Buffer,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const onDrain = () => body.resume();
+    const onData = (chunk: Buffer) => {
+      const out = transform(chunk);
+      if (response !== undefined && out.length > 0 && !response.write(out)) body.pause();
+    };
+    const finish = (completed: boolean) => {
+      if (settled) return;
+      settled = true;
+      body.off("data", onData);
+      response?.off("drain", onDrain);
+      resolve(completed);
+    };
+    response?.on("drain", onDrain);
+    body.on("data", onData);
+    body.once("end", () => finish(true));
+    body.once("error", () => finish(false));
+    body.once("close", () => finish(false));
+  });
 }
 
 function markFirstByte(facts: CallFacts): void {

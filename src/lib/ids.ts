@@ -25,10 +25,27 @@ export type IdPrefix = "key" | "evt" | "req" | "use" | "ps";
  * Sorting ids as strings sorts them by creation time (used for cursor pagination).
  */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
-  const bytes = Buffer.alloc(16);
+  const bytes = Buffer.allocUnsafe(16);
   bytes.writeUIntBE(now, 0, 6);
-  randomBytes(10).copy(bytes, 6);
+  takeRandom(bytes, 6, 10);
   return `${prefix}_${encodeBase32(bytes)}`;
+}
+
+/**
+ * Random bytes drawn from a pool refilled 4 KiB at a time: every gateway call makes two ids, and
+ * one `randomBytes` call per id is a measurable share of the hot path. Ids are not secrets; the
+ * pool only saves system calls.
+ */
+const POOL_SIZE = 4096;
+const pool = { bytes: Buffer.alloc(0), offset: 0 };
+
+function takeRandom(target: Buffer, start: number, length: number): void {
+  if (pool.offset + length > pool.bytes.length) {
+    pool.bytes = randomBytes(POOL_SIZE);
+    pool.offset = 0;
+  }
+  pool.bytes.copy(target, start, pool.offset, pool.offset + length);
+  pool.offset += length;
 }
 
 const ID_PATTERN = /^[a-z]{2,3}_[0-9a-hjkmnp-tv-z]{26}$/;
