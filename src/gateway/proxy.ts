@@ -157,8 +157,11 @@ export function createProxy(deps: ProxyDeps) {
       if (facts?.wentUpstream === true) deps.recordUsage(toUsageRecord(facts, deps.pricing, performance.now()));
       lifecycle.leave();
       // Per-call lines only at debug or trace: at the default level the hot path writes no log.
-      if (facts !== undefined && (request.log.level === "debug" || request.log.level === "trace")) {
-        request.log.debug({ route: route.endpoint, source: facts.source, status: facts.httpStatus, outcome: facts.status }, "gateway call");
+      if (request.log.level === "debug" || request.log.level === "trace") {
+        request.log.debug(
+          { route: request.routeOptions.url, status: response.statusCode, source: facts?.source, outcome: facts?.status },
+          "gateway call",
+        );
       }
     }
   }
