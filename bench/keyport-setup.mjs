@@ -103,8 +103,9 @@ export function readUsageRecords(dbPath) {
                   sum(case when http_status between 200 and 299 then 1 else 0 end) as ok2xx,
                   sum(case when http_status between 200 and 299 then 0 else 1 end) as non2xx,
                   sum(case when http_status between 200 and 299 and (input_tokens is null or output_tokens is null) then 1 else 0 end) as withoutTokens,
-                  (select group_concat(status || ':' || n) from (select status, count(*) as n from usage_records group by status)) as statuses
-             from usage_records`,
+                  (select group_concat(status || ':' || n) from (select status, count(*) as n from usage_records where request_id not like 'req_seed%' group by status)) as statuses
+             from usage_records
+            where request_id not like 'req_seed%'`,
         )
         .get()
     );

@@ -8,6 +8,7 @@ import { runClosedLoop } from "./closed-loop.mjs";
 import { createOwnerKeys, keyportEnv, newSecrets, prepareDatabase, readUsageRecords, signBenchToken } from "./keyport-setup.mjs";
 import { measureClosedLoop, measureOpenLoop } from "./measure.mjs";
 import { summarizeCpuProfile } from "./profile.mjs";
+import { seedScaleDatabase, timeUsageReport } from "./scale.mjs";
 import { freePort, readMemory, startChild, stopChild, waitForQuiet, waitUntilAnswering } from "./processes.mjs";
 
 /**
@@ -77,7 +78,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const secrets = newSecrets();
     const keyportPort = await freePort();
     const env = keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets });
-    const seeded = await prepareDatabase({ dbPath, env, scale: plan.scale });
+    const seeded = plan.scale ? seedScaleDatabase({ root, dbPath, env, log }) : await prepareDatabase({ dbPath, env, scale: false });
     const profilerFlags = plan.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${workDir}`] : [];
     const keyport = start("keyport", [...profilerFlags, "bin/keyport.js", "serve"], env);
     const keyportUrl = `http://127.0.0.1:${keyportPort}`;
@@ -181,6 +182,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     }
 
     assertRunning();
+    const usageReport = plan.scale ? await timeUsageReport(keyportUrl, token) : null;
     const memory = { keyportAtStart: keyportMemoryAtStart, keyportAfterWarmUp: keyportMemoryAfterWarmUp, keyport: memoryOf(keyport), bare: memoryOf(bare), mock: memoryOf(mock) };
     // SIGTERM drains the server and flushes queued usage records before Keyport exits.
     const keyportExitCode = await stopChild(keyport);
@@ -196,6 +198,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
       memory,
       keyportExitCode,
       seeded,
+      usageReport,
       keyportTraffic,
       usageRecords,
       keyportLog,

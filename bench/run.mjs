@@ -15,6 +15,7 @@ import { runPass } from "./pass.mjs";
 import { clockTicksPerSecond } from "./processes.mjs";
 import { formatCpuProfile } from "./profile.mjs";
 import { aggregatePass, formatPass } from "./report.mjs";
+import { scaleChecks } from "./scale.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -52,7 +53,9 @@ if (values.help) {
   --keep                 keep the temporary directory (logs, SQLite file) of each pass
   --cpu-prof             run Keyport under V8's profiler and print where its CPU went (slows
                          Keyport down: the ratios of such a run are not comparable)
-  --scale                reserved for the scale check (accepted, not implemented yet)
+  --scale                the scale check instead: mock latency 0, an empty store and one seeded with
+                         100,000 owners' keys and 5 million usage records; compares Keyport's
+                         added p50 and times a month's usage report for one owner
 `);
   process.exit(0);
 }
@@ -114,7 +117,6 @@ async function main() {
   if (newestSourceMtime(path.join(root, "src")) > statSync(built).mtimeMs + 1000) {
     log("Warning: src/ has changes newer than dist/; run `npm run build` to measure them.");
   }
-  if (values.scale) log("Note: --scale is reserved for the scale check and is not implemented yet; running the normal benchmark.");
 
   const cpus = os.cpus();
   const meta = {
@@ -136,21 +138,34 @@ async function main() {
 
   const ticksPerSecond = clockTicksPerSecond();
   const passes = [];
-  for (const mockLatencyMs of latencies) {
-    log(`\nPass: mock latency ${mockLatencyMs} ms`);
-    const pass = await runPass({ ...basePlan, mockLatencyMs }, { root, ticksPerSecond, log, keepFiles: values.keep });
+  const passPlans = values.scale
+    ? [{ ...basePlan, mockLatencyMs: 0, scale: false }, { ...basePlan, mockLatencyMs: 0, scale: true }]
+    : latencies.map((mockLatencyMs) => ({ ...basePlan, mockLatencyMs, scale: false }));
+  for (const passPlan of passPlans) {
+    const { mockLatencyMs } = passPlan;
+    log(`\nPass: mock latency ${mockLatencyMs} ms${values.scale ? (passPlan.scale ? ", seeded store" : ", empty store") : ""}`);
+    const pass = await runPass(passPlan, { root, ticksPerSecond, log, keepFiles: values.keep });
     const summary = aggregatePass(pass);
     const text = formatPass(pass, summary);
     log(text);
     if (pass.cpuProfile !== null) log(formatCpuProfile(pass.cpuProfile));
     if (pass.workDir !== undefined) log(`Logs and database kept in ${pass.workDir}`);
-    passes.push({ ...summary, mockLatencyMs, plan: pass.plan, seeded: pass.seeded, memory: pass.memory, usageRecords: pass.usageRecords, keyportTraffic: pass.keyportTraffic, keyportExitCode: pass.keyportExitCode, quietWaitSeconds: pass.quietWaitSeconds, cpuProfile: pass.cpuProfile, keyportLog: pass.keyportLog, warmUpErrors: pass.warmUpErrors, runs: pass.runs });
+    if (pass.usageReport !== null) log(`Usage report, one owner's month (${pass.usageReport.requestsInMonth} records): p50 ${pass.usageReport.p50Ms.toFixed(1)} ms, max ${pass.usageReport.maxMs.toFixed(1)} ms`);
+    passes.push({ ...summary, mockLatencyMs, plan: pass.plan, seeded: pass.seeded, usageReport: pass.usageReport, memory: pass.memory, usageRecords: pass.usageRecords, keyportTraffic: pass.keyportTraffic, keyportExitCode: pass.keyportExitCode, quietWaitSeconds: pass.quietWaitSeconds, cpuProfile: pass.cpuProfile, keyportLog: pass.keyportLog, warmUpErrors: pass.warmUpErrors, runs: pass.runs });
+  }
+
+  if (values.scale && passes.length === 2) {
+    const [empty, seeded] = passes;
+    const checks = scaleChecks(empty, seeded, seeded.usageReport);
+    log("\nScale check:");
+    for (const entry of checks) log(`  [${entry.pass ? "PASS" : "FAIL"}] ${entry.name}: ${entry.value?.toFixed(2)} (${entry.limit})`);
+    seeded.checks.push(...checks);
   }
 
   const finishedAt = new Date();
   const resultsDir = path.join(root, "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, `bench-${finishedAt.toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`);
+  const file = path.join(resultsDir, `bench-${finishedAt.toISOString().replace(/[:.]/g, "-")}${values.scale ? "-scale" : ""}${quick ? "-quick" : ""}.json`);
   const durationSeconds = (finishedAt.getTime() - Date.parse(meta.startedAt)) / 1000;
   writeFileSync(file, `${JSON.stringify({ ...meta, finishedAt: finishedAt.toISOString(), durationSeconds, passes }, null, 2)}\n`);
   log(`\nResults written to ${path.relative(root, file)} (${durationSeconds.toFixed(0)} s in total)`);
