@@ -4,7 +4,7 @@ import { Agent } from "undici";
 import { registerAuditRoutes } from "./api/audit-routes.js";
 import { createAuthenticate } from "./api/authenticate.js";
 import { registerHealthRoutes } from "./api/health-routes.js";
-import { createHttpServer, logCompletedRequests } from "./api/http-server.js";
+import { createHttpServer, logCompletedRequests, type PreRouter } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
 import { createAuditLog } from "./audit/audit-log.js";
@@ -14,7 +14,7 @@ import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config/config-schema.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { createMasterKeyring } from "./crypto/master-keys.js";
-import { registerGatewayRoutes } from "./gateway/gateway-routes.js";
+import { createGatewayDispatch } from "./gateway/gateway-routes.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
 import { createProxy } from "./gateway/proxy.js";
 import { type Clock, systemClock } from "./lib/clock.js";
@@ -167,7 +167,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
     });
 
-    const http = await createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, version: VERSION });
+    const preRouter: PreRouter = {};
+    const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, version: VERSION });
     registerHealthRoutes(http, {
       checks: { database: () => store.ping(), ...(redis === undefined ? {} : { redis: redis.ping }) },
     });
@@ -179,7 +180,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       registerAuditRoutes(scope, { auditLog });
       registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
     });
-    await registerGatewayRoutes(http, { proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes });
+    preRouter.dispatch = createGatewayDispatch({ proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes, log: logger });
     // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
     // keep-alive connections, then flush usage and close the pools.
     closers.push(() => recorder.close());

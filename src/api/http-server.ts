@@ -1,3 +1,4 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -7,7 +8,14 @@ import { newId } from "../lib/ids.js";
 import { renderApiError, toAppError } from "./error-envelope.js";
 import { parseJsonBody } from "./json-body.js";
 
+/**
+ * Requests served ahead of Fastify's router (the gateway). Filled in after the server is created,
+ * because the gateway is built from services that come later.
+ */
+export type PreRouter = { dispatch?: (request: IncomingMessage, response: ServerResponse) => boolean };
+
 export type HttpServerOptions = {
+  preRouter: PreRouter;
   logger: Logger;
   bodyLimitBytes: number;
   trustProxy: boolean;
@@ -20,8 +28,13 @@ export type HttpServerOptions = {
  */
 export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const loggerInstance: FastifyBaseLogger = options.logger;
+  const { preRouter } = options;
   const app = fastify({
     loggerInstance,
+    serverFactory: (handler) =>
+      createServer((request, response) => {
+        if (preRouter.dispatch?.(request, response) !== true) handler(request, response);
+      }),
     // Our own onResponse line replaces Fastify's two per-request lines (which would log headers).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "requestId" }),
     bodyLimit: options.bodyLimitBytes,

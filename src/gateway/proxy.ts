@@ -1,6 +1,5 @@
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Principal } from "../auth/principal.js";
 import type { JwtVerifier } from "../auth/jwt-verifier.js";
 import { readBearerToken } from "../auth/read-credential.js";
@@ -25,6 +24,7 @@ import { relay } from "./relay.js";
 import type { KeySelection, KeySelector } from "./key-selection.js";
 import { upstreamRequestHeaders } from "./proxy-headers.js";
 import { UpstreamFailure } from "./upstream.js";
+import type { GatewayRequest } from "./gateway-request.js";
 
 export type GatewayRoute = { provider: ProviderId; endpoint: GatewayEndpoint; method: "GET" | "POST" };
 
@@ -58,7 +58,7 @@ type Credential = { apiKey: Redacted<string>; headers: Record<string, string> };
 export function createProxy(deps: ProxyDeps) {
   const { adapters, verifier, selector, keyHealth, auditLog, clock } = deps;
 
-  async function authenticate(request: FastifyRequest): Promise<Principal> {
+  async function authenticate(request: GatewayRequest): Promise<Principal> {
     const token = readBearerToken(request.headers, { allowXApiKey: true });
     if (token === undefined) throw new AppError("unauthenticated", "Missing credentials: send your Keyport token as the API key.");
     const outcome = await verifier.verify(token);
@@ -67,7 +67,7 @@ export function createProxy(deps: ProxyDeps) {
     throw new AppError("unauthenticated", "Invalid or expired token.", { internal: { reason: outcome.reason } });
   }
 
-  async function limitPlatformCall(owner: string, tierName: string, request: FastifyRequest): Promise<Record<string, string>> {
+  async function limitPlatformCall(owner: string, tierName: string, request: GatewayRequest): Promise<Record<string, string>> {
     const tier = deps.tiers[tierName];
     if (tier === undefined) throw new AppError("forbidden", "Unknown tier.");
     let result: TierLimitResult;
@@ -94,7 +94,7 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   /** Turns a selection into a usable credential, or stops the call with the right error. */
-  async function credentialFor(selection: KeySelection, principal: Principal, request: FastifyRequest, facts: CallFacts): Promise<Credential> {
+  async function credentialFor(selection: KeySelection, principal: Principal, request: GatewayRequest, facts: CallFacts): Promise<Credential> {
     switch (selection.source) {
       case "none":
         throw new AppError(
@@ -123,9 +123,7 @@ export function createProxy(deps: ProxyDeps) {
     }
   }
 
-  async function handle(route: GatewayRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    reply.hijack();
-    const response = reply.raw;
+  async function handle(route: GatewayRoute, request: GatewayRequest, response: ServerResponse): Promise<void> {
     const { lifecycle } = deps;
     lifecycle.enter();
     // During a shutdown, each answer closes its connection so clients reconnect elsewhere.
@@ -146,7 +144,7 @@ export function createProxy(deps: ProxyDeps) {
         startedAtMs: performance.now(),
         createdAt: clock.now(),
       });
-      const prepared = adapter.prepareRequest(route.endpoint, Buffer.isBuffer(request.body) ? request.body : undefined);
+      const prepared = adapter.prepareRequest(route.endpoint, request.body);
       if (isAppError(prepared)) throw prepared;
       facts.requestedModel = prepared.model;
       facts.streamed = prepared.stream;
@@ -159,7 +157,7 @@ export function createProxy(deps: ProxyDeps) {
       // Per-call lines only at debug or trace: at the default level the hot path writes no log.
       if (request.log.level === "debug" || request.log.level === "trace") {
         request.log.debug(
-          { route: request.routeOptions.url, status: response.statusCode, source: facts?.source, outcome: facts?.status },
+          { route: request.routePath, status: response.statusCode, source: facts?.source, outcome: facts?.status },
           "gateway call",
         );
       }
@@ -168,7 +166,7 @@ export function createProxy(deps: ProxyDeps) {
 
   async function serve(
     route: GatewayRoute,
-    request: FastifyRequest,
+    request: GatewayRequest,
     response: ServerResponse,
     adapter: GatewayAdapter,
     principal: Principal,
@@ -211,7 +209,7 @@ export function createProxy(deps: ProxyDeps) {
           }
         }
       }
-      await relay(outcome, credential.apiKey, credential.headers, request, response, adapter, route.endpoint, prepared, facts, signal);
+      await relay(outcome, credential.apiKey, credential.headers, request.id, response, adapter, route.endpoint, prepared, facts, signal);
       return;
     }
   }
@@ -224,7 +222,7 @@ export type Proxy = ReturnType<typeof createProxy>;
 function renderFailure(
   error: unknown,
   adapter: GatewayAdapter,
-  request: FastifyRequest,
+  request: GatewayRequest,
   response: ServerResponse,
   facts: CallFacts | undefined,
   signal: AbortSignal,
@@ -266,7 +264,7 @@ function providerMessage(body: Buffer): string {
   return "The provider rejected the key during a call.";
 }
 
-function actorOf(principal: Principal, request: FastifyRequest): Actor {
+function actorOf(principal: Principal, request: GatewayRequest): Actor {
   const userAgent = request.headers["user-agent"];
   return { actor: principal.sub, ip: request.ip, userAgent: typeof userAgent === "string" ? userAgent : null };
 }

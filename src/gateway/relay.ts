@@ -1,6 +1,5 @@
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { FastifyRequest } from "fastify";
 import { AppError } from "../lib/errors.js";
 import type { Redacted } from "../lib/redacted.js";
 import { scrubSecrets } from "../lib/scrub.js";
@@ -18,7 +17,7 @@ export async function relay(
   outcome: ForwardOutcome,
   apiKey: Redacted<string>,
   ourHeaders: Record<string, string>,
-  request: FastifyRequest,
+  requestId: string,
   response: ServerResponse,
   adapter: GatewayAdapter,
   endpoint: GatewayEndpoint,
@@ -26,7 +25,7 @@ export async function relay(
   facts: CallFacts,
   signal: AbortSignal,
 ): Promise<void> {
-  const headers = { ...ourHeaders, "x-request-id": request.id };
+  const headers = { ...ourHeaders, "x-request-id": requestId };
   if (outcome.kind === "error") {
     facts.httpStatus = outcome.status;
     facts.status = "error";
