@@ -1,3 +1,6 @@
+import { isRecord } from "../lib/json-values.js";
+
+export { isRecord };
 /**
  * Deterministic "model" behind the mock: the same request always gives the same reply and the
  * same usage, so tests and benchmarks can assert exact token counts.
@@ -68,9 +71,6 @@ export function encodeVectorBase64(vector: readonly number[]): string {
   return Buffer.from(new Float32Array(vector).buffer).toString("base64");
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /** A positive integer field, `undefined` when absent, `"invalid"` when present but not one. */
 export function positiveIntegerField(body: Record<string, unknown>, name: string): number | undefined | "invalid" {

@@ -1,23 +1,19 @@
 // Pieces both gateway adapters share, so they are written once; nothing here knows a provider.
 import { AppError, errorCodes } from "../lib/errors.js";
+import { isRecord, stringField } from "../lib/json-values.js";
 import type { Redacted } from "../lib/redacted.js";
 import type { Usage } from "../lib/usage.js";
 import type { GatewayEndpoint, ProviderErrorResponse, StreamObserver } from "./gateway-spec.js";
 import { createSseSplitter, readSseEvent } from "./sse.js";
+
+export { isRecord, stringField };
 
 const EMPTY = Buffer.alloc(0);
 const OPEN_BRACE = 0x7b;
 /** Visible ASCII only: anything else in a header makes the HTTP client throw an error quoting the value. */
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
-export function stringField(record: Record<string, unknown>, name: string): string | undefined {
-  const value = record[name];
-  return typeof value === "string" ? value : undefined;
-}
 
 /** A token count as the provider reported it; anything but a whole number ≥ 0 counts as "not said". */
 export function tokenCount(value: unknown): number | undefined {

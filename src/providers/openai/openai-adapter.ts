@@ -1,3 +1,4 @@
+import { isRecord, stringField } from "../../lib/json-values.js";
 import type { KeyCheckResult } from "../../lib/domain.js";
 import type { Redacted } from "../../lib/redacted.js";
 import { scrubAndTrim, scrubSecrets } from "../../lib/scrub.js";
@@ -192,11 +193,4 @@ function check(result: KeyCheckResult, message: string): KeyCheck {
   return { result, message };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
-function stringField(record: Record<string, unknown>, name: string): string | undefined {
-  const value = record[name];
-  return typeof value === "string" ? value : undefined;
-}
