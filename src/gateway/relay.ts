@@ -7,7 +7,7 @@ import type { GatewayAdapter, GatewayEndpoint, PreparedRequest } from "../provid
 import type { CallFacts } from "./call-record.js";
 import type { ForwardOutcome } from "./forward.js";
 import { relayedResponseHeaders } from "./proxy-headers.js";
-import type { UpstreamResponse } from "./upstream.js";
+import type { UpstreamBody, UpstreamResponse } from "./upstream.js";
 
 /**
  * Sends the provider's answer to the client: error answers whole (scrubbed), streams event by
@@ -112,34 +112,29 @@ async function relayBody(
 }
 
 /**
- * Moves the upstream body chunk by chunk with events rather than an async iterator (a promise per
- * chunk is measurable on the hot path), honouring backpressure. Resolves true when the body
- * ended, false when it failed or was destroyed first.
+ * Moves the upstream body to the client chunk by chunk, honouring backpressure. Resolves true
+ * when the body ended, false when it failed or was aborted first.
  */
-function pump(
-  body: UpstreamResponse["body"],
-  response: ServerResponse | undefined,
-  transform: (chunk: Buffer) => Buffer,
-): Promise<boolean> {
+function pump(body: UpstreamBody, response: ServerResponse | undefined, transform: (chunk: Buffer) => Buffer): Promise<boolean> {
   return new Promise((resolve) => {
-    let settled = false;
-    const onDrain = () => body.resume();
-    const onData = (chunk: Buffer) => {
-      const out = transform(chunk);
-      if (response !== undefined && out.length > 0 && !response.write(out)) body.pause();
-    };
-    const finish = (completed: boolean) => {
-      if (settled) return;
-      settled = true;
-      body.off("data", onData);
-      response?.off("drain", onDrain);
-      resolve(completed);
-    };
-    response?.on("drain", onDrain);
-    body.on("data", onData);
-    body.once("end", () => finish(true));
-    body.once("error", () => finish(false));
-    body.once("close", () => finish(false));
+    // Pausing is best effort: a few more chunks may arrive before the pause takes hold.
+    let waitingForDrain = false;
+    body.consume({
+      onData(chunk) {
+        const out = transform(chunk);
+        if (response === undefined || out.length === 0 || response.write(out)) return true;
+        if (!waitingForDrain) {
+          waitingForDrain = true;
+          response.once("drain", () => {
+            waitingForDrain = false;
+            body.resume();
+          });
+        }
+        return false;
+      },
+      onEnd: () => resolve(true),
+      onError: () => resolve(false),
+    });
   });
 }
 
