@@ -18,14 +18,14 @@ const COMMAND_NAME = "keyportCacheBump";
 /**
  * Moves the owner's version and announces it, in one round trip. KEYS: the version key. ARGV:
  * expiry seconds, channel, owner. The next version is the larger of "current + 1" and the
- * server's clock in milliseconds, so even after Redis lost its data (restart without persistence,
+ * server's clock in microseconds (two bumps within one millisecond happen), so even after Redis lost its data (restart without persistence,
  * an expired key) a version never comes back to a value some cache may still hold.
  */
 const BUMP_SCRIPT = `
 local time = redis.call('TIME')
-local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local next = (tonumber(redis.call('GET', KEYS[1])) or 0) + 1
-if nowMs > next then next = nowMs end
+if nowUs > next then next = nowUs end
 redis.call('SET', KEYS[1], string.format('%d', next), 'EX', ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return next
