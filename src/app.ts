@@ -14,7 +14,7 @@ import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config/config-schema.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { createMasterKeyring } from "./crypto/master-keys.js";
-import { createGatewayDispatch } from "./gateway/gateway-routes.js";
+import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
 import { createProxy } from "./gateway/proxy.js";
 import { type Clock, systemClock } from "./lib/clock.js";

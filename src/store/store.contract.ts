@@ -1,6 +1,6 @@
-import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../lib/ids.js";
+import { newKey, newOwner } from "./fixtures.contract.js";
 import type { AuditEvent, NewProviderKey, ProviderKeyRow, Store } from "./ports.js";
 import { describeUsageContract } from "./usage.contract.js";
 
@@ -22,7 +22,7 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
 
     describe("keys", () => {
       it("round-trips every field, with booleans and numbers as JS values", async () => {
-        const key = newKey(newOwner(), { monthlyLimitNanoUsd: 5_000_000_000_000, lastTestedAt: time(1), statusDetail: "ok" });
+        const key = newKeyAt(newOwner(), { monthlyLimitNanoUsd: 5_000_000_000_000, lastTestedAt: time(1), statusDetail: "ok" });
         expect(await store.keys.insert(key, { activate: true, at: time(2) })).toEqual({ ok: true });
         const row = await store.keys.findById(key.owner, key.id);
         expect(row).toEqual(storedRow(key, { isActive: true, at: time(2) }));
@@ -33,11 +33,11 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
       it("inserting an active key deactivates the owner's other keys of that provider only", async () => {
         const owner = newOwner();
         const other = newOwner();
-        const old = newKey(owner);
-        const anthropic = newKey(owner, { provider: "anthropic" });
-        const othersKey = newKey(other);
+        const old = newKeyAt(owner);
+        const anthropic = newKeyAt(owner, { provider: "anthropic" });
+        const othersKey = newKeyAt(other);
         for (const key of [old, anthropic, othersKey]) await store.keys.insert(key, { activate: true, at: time(1) });
-        const next = newKey(owner);
+        const next = newKeyAt(owner);
         expect(await store.keys.insert(next, { activate: true, at: time(2) })).toEqual({ ok: true });
 
         expect(await store.keys.findById(owner, old.id)).toMatchObject({ isActive: false, updatedAt: time(2) });
@@ -48,17 +48,17 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
 
       it("inserting an inactive key leaves the active one alone", async () => {
         const owner = newOwner();
-        const active = newKey(owner);
+        const active = newKeyAt(owner);
         await store.keys.insert(active, { activate: true, at: time(1) });
-        await store.keys.insert(newKey(owner), { activate: false, at: time(2) });
+        await store.keys.insert(newKeyAt(owner), { activate: false, at: time(2) });
         expect((await store.keys.findActive(owner, "openai"))?.id).toBe(active.id);
       });
 
       it("reports a duplicate fingerprint of the same owner with the existing id and changes nothing", async () => {
         const owner = newOwner();
-        const first = newKey(owner, { fingerprint: "fp-shared" });
+        const first = newKeyAt(owner, { fingerprint: "fp-shared" });
         await store.keys.insert(first, { activate: true, at: time(1) });
-        const second = newKey(owner, { fingerprint: "fp-shared" });
+        const second = newKeyAt(owner, { fingerprint: "fp-shared" });
         expect(await store.keys.insert(second, { activate: true, at: time(2) })).toEqual({ ok: false, reason: "duplicate", existingId: first.id });
         expect(await store.keys.findById(owner, second.id)).toBeUndefined();
         // The failed activating insert rolled back its deactivation too.
@@ -66,15 +66,15 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
       });
 
       it("accepts the same fingerprint for another owner", async () => {
-        await store.keys.insert(newKey(newOwner(), { fingerprint: "fp-same" }), { activate: true, at: time(1) });
-        const other = newKey(newOwner(), { fingerprint: "fp-same" });
+        await store.keys.insert(newKeyAt(newOwner(), { fingerprint: "fp-same" }), { activate: true, at: time(1) });
+        const other = newKeyAt(newOwner(), { fingerprint: "fp-same" });
         expect(await store.keys.insert(other, { activate: true, at: time(1) })).toEqual({ ok: true });
         expect((await store.keys.findByFingerprint(other.owner, "fp-same"))?.id).toBe(other.id);
       });
 
       it("lets exactly one of several parallel inserts of one fingerprint win", async () => {
         const owner = newOwner();
-        const keys = Array.from({ length: 10 }, (_, index) => newKey(owner, { fingerprint: "fp-race", label: `k${index}` }));
+        const keys = Array.from({ length: 10 }, (_, index) => newKeyAt(owner, { fingerprint: "fp-race", label: `k${index}` }));
         const results = await Promise.all(keys.map((key, index) => store.keys.insert(key, { activate: index % 2 === 0, at: time(1) })));
         const winners = keys.filter((_, index) => results[index]?.ok === true);
         expect(winners).toHaveLength(1);
@@ -84,13 +84,13 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
       });
 
       it("rejects a reused id instead of calling it a duplicate", async () => {
-        const key = newKey(newOwner());
+        const key = newKeyAt(newOwner());
         await store.keys.insert(key, { activate: false, at: time(1) });
         await expect(store.keys.insert({ ...key, fingerprint: "fp-other" }, { activate: false, at: time(1) })).rejects.toThrow();
       });
 
       it("finds by fingerprint within the owner only", async () => {
-        const key = newKey(newOwner());
+        const key = newKeyAt(newOwner());
         await store.keys.insert(key, { activate: false, at: time(1) });
         expect((await store.keys.findByFingerprint(key.owner, key.fingerprint))?.id).toBe(key.id);
         expect(await store.keys.findByFingerprint(newOwner(), key.fingerprint)).toBeUndefined();
@@ -100,19 +100,19 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
       it("lists the owner's keys newest first, optionally by provider", async () => {
         const owner = newOwner();
         const keys = [
-          newKey(owner, { createdAt: time(1) }),
-          newKey(owner, { createdAt: time(3), provider: "anthropic" }),
-          newKey(owner, { createdAt: time(2) }),
+          newKeyAt(owner, { createdAt: time(1) }),
+          newKeyAt(owner, { createdAt: time(3), provider: "anthropic" }),
+          newKeyAt(owner, { createdAt: time(2) }),
         ];
         for (const key of keys) await store.keys.insert(key, { activate: false, at: time(4) });
-        await store.keys.insert(newKey(newOwner()), { activate: false, at: time(4) });
+        await store.keys.insert(newKeyAt(newOwner()), { activate: false, at: time(4) });
         expect((await store.keys.list(owner)).map((row) => row.createdAt)).toEqual([time(3), time(2), time(1)]);
         expect((await store.keys.list(owner, "openai")).map((row) => row.createdAt)).toEqual([time(2), time(1)]);
         expect(await store.keys.list(newOwner())).toEqual([]);
       });
 
       it("updates label and limit, clears the limit with null and keeps what the patch omits", async () => {
-        const key = newKey(newOwner(), { monthlyLimitNanoUsd: 1_000 });
+        const key = newKeyAt(newOwner(), { monthlyLimitNanoUsd: 1_000 });
         await store.keys.insert(key, { activate: true, at: time(1) });
         expect(await store.keys.update(key.owner, key.id, { label: "Renamed" }, time(2))).toMatchObject({
           label: "Renamed",
@@ -129,9 +129,9 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
 
       it("activates one key and deactivates the owner's other keys of that provider", async () => {
         const owner = newOwner();
-        const first = newKey(owner);
-        const second = newKey(owner);
-        const anthropic = newKey(owner, { provider: "anthropic" });
+        const first = newKeyAt(owner);
+        const second = newKeyAt(owner);
+        const anthropic = newKeyAt(owner, { provider: "anthropic" });
         await store.keys.insert(first, { activate: true, at: time(1) });
         await store.keys.insert(second, { activate: false, at: time(1) });
         await store.keys.insert(anthropic, { activate: true, at: time(1) });
@@ -146,7 +146,7 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
 
       it("leaves exactly one active key after 20 parallel activations", async () => {
         const owner = newOwner();
-        const keys = Array.from({ length: 20 }, () => newKey(owner));
+        const keys = Array.from({ length: 20 }, () => newKeyAt(owner));
         for (const key of keys) await store.keys.insert(key, { activate: false, at: time(1) });
         const results = await Promise.all(keys.map((key) => store.keys.activate(owner, key.id, time(2))));
         for (const result of results) expect(result?.isActive).toBe(true);
@@ -156,14 +156,14 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
       });
 
       it("deactivates a key", async () => {
-        const key = newKey(newOwner());
+        const key = newKeyAt(newOwner());
         await store.keys.insert(key, { activate: true, at: time(1) });
         expect(await store.keys.deactivate(key.owner, key.id, time(2))).toMatchObject({ isActive: false, updatedAt: time(2) });
         expect(await store.keys.findActive(key.owner, "openai")).toBeUndefined();
       });
 
       it("records a status change, its detail and the test time; a repeated status keeps its change time", async () => {
-        const key = newKey(newOwner(), { lastTestedAt: time(0) });
+        const key = newKeyAt(newOwner(), { lastTestedAt: time(0) });
         await store.keys.insert(key, { activate: true, at: time(1) });
         const invalid = await store.keys.setStatus(key.owner, key.id, { status: "invalid", statusDetail: "401", at: time(2), testedAt: time(2) });
         expect(invalid).toMatchObject({
@@ -184,7 +184,7 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
       });
 
       it("replaces the secret in place", async () => {
-        const key = newKey(newOwner());
+        const key = newKeyAt(newOwner());
         await store.keys.insert(key, { activate: true, at: time(1) });
         const result = await store.keys.replaceSecret(key.owner, key.id, {
           ciphertext: "ct-new",
@@ -213,8 +213,8 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
 
       it("refuses to replace a secret with another key's fingerprint, and allows its own", async () => {
         const owner = newOwner();
-        const first = newKey(owner);
-        const second = newKey(owner);
+        const first = newKeyAt(owner);
+        const second = newKeyAt(owner);
         await store.keys.insert(first, { activate: true, at: time(1) });
         await store.keys.insert(second, { activate: false, at: time(1) });
         const replacement = { ciphertext: "ct-x", keyHint: "h", status: "valid", statusDetail: null, at: time(2), testedAt: time(2) } as const;
@@ -229,17 +229,17 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
       });
 
       it("deletes a key and reports whether it existed", async () => {
-        const key = newKey(newOwner());
+        const key = newKeyAt(newOwner());
         await store.keys.insert(key, { activate: true, at: time(1) });
         expect(await store.keys.delete(key.owner, key.id)).toBe(true);
         expect(await store.keys.findById(key.owner, key.id)).toBeUndefined();
         expect(await store.keys.delete(key.owner, key.id)).toBe(false);
         // The fingerprint is free again.
-        expect(await store.keys.insert(newKey(key.owner, { fingerprint: key.fingerprint }), { activate: true, at: time(2) })).toEqual({ ok: true });
+        expect(await store.keys.insert(newKeyAt(key.owner, { fingerprint: key.fingerprint }), { activate: true, at: time(2) })).toEqual({ ok: true });
       });
 
       it("treats another owner's key id exactly like a missing one", async () => {
-        const key = newKey(newOwner());
+        const key = newKeyAt(newOwner());
         await store.keys.insert(key, { activate: true, at: time(1) });
         const intruder = newOwner();
         expect(await store.keys.findById(intruder, key.id)).toBeUndefined();
@@ -429,28 +429,7 @@ function time(minutes: number): string {
   return new Date(BASE_TIME + minutes * 60_000).toISOString();
 }
 
-function newOwner(): string {
-  return `user:${randomUUID()}`;
-}
 
-function newKey(owner: string, overrides: Partial<NewProviderKey> = {}): NewProviderKey {
-  const id = newId("key");
-  return {
-    id,
-    owner,
-    provider: "openai",
-    label: "Main",
-    keyHint: "****...abc1",
-    fingerprint: `fp-${id}`,
-    ciphertext: `ct-${id}`,
-    status: "valid",
-    statusDetail: null,
-    monthlyLimitNanoUsd: null,
-    createdAt: time(0),
-    lastTestedAt: null,
-    ...overrides,
-  };
-}
 
 /** What the store holds right after `insert(key, { at })`. */
 function storedRow(key: NewProviderKey, state: { isActive: boolean; at: string }): ProviderKeyRow {
@@ -478,4 +457,8 @@ function newEvent(owner: string, index: number): AuditEvent {
     detail: { index },
     createdAt: time(index),
   };
+}
+
+function newKeyAt(owner: string, overrides: Partial<NewProviderKey> = {}): NewProviderKey {
+  return newKey(owner, time(0), overrides);
 }

@@ -1,6 +1,6 @@
-import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { newId } from "../lib/ids.js";
+import { newKey, newOwner } from "./fixtures.contract.js";
 import type { NewProviderKey, Store, UsageRecord } from "./ports.js";
 
 const BASE_TIME = Date.parse("2025-03-01T00:00:00.000Z");
@@ -10,9 +10,6 @@ function time(minutes: number): string {
   return new Date(BASE_TIME + minutes * 60_000).toISOString();
 }
 
-function newOwner(): string {
-  return `user:${randomUUID()}`;
-}
 
 /** A priced BYOK record with every optional field set. */
 function newRecord(owner: string, keyId: string | null, overrides: Partial<UsageRecord> = {}): UsageRecord {
@@ -46,23 +43,6 @@ function newRecord(owner: string, keyId: string | null, overrides: Partial<Usage
   };
 }
 
-function newKey(owner: string): NewProviderKey {
-  const id = newId("key");
-  return {
-    id,
-    owner,
-    provider: "openai",
-    label: "Main",
-    keyHint: "****...abc1",
-    fingerprint: `fp-${id}`,
-    ciphertext: `ct-${id}`,
-    status: "valid",
-    statusDetail: null,
-    monthlyLimitNanoUsd: null,
-    createdAt: time(0),
-    lastTestedAt: null,
-  };
-}
 
 const WHOLE_RANGE = { from: time(-1_000_000), to: time(1_000_000) };
 
@@ -73,7 +53,7 @@ const WHOLE_RANGE = { from: time(-1_000_000), to: time(1_000_000) };
 export function describeUsageContract(currentStore: () => Store): void {
   describe("usage", () => {
     async function insertKey(owner: string): Promise<string> {
-      const key = newKey(owner);
+      const key = newKeyAt(owner);
       await currentStore().keys.insert(key, { activate: true, at: time(0) });
       return key.id;
     }
@@ -223,4 +203,8 @@ export function describeUsageContract(currentStore: () => Store): void {
       expect(await store.keys.findById(owner, keyId)).toMatchObject({ totalRequests: 0, costNanoUsd: 0, lastUsedAt: null });
     });
   });
+}
+
+function newKeyAt(owner: string): NewProviderKey {
+  return newKey(owner, time(0));
 }

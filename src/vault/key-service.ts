@@ -106,16 +106,14 @@ export function createKeyService(deps: KeyServiceDeps) {
   }
 
   /**
-   * Runs `use` with the plaintext key. A ciphertext that does not open marks the key
-   * `undecryptable` and fails closed: nothing is sent upstream.
+   * The plaintext of a stored key, for the duration of the caller's call. A ciphertext that does
+   * not open marks the key `undecryptable` and fails closed: nothing is sent upstream.
    */
-  async function withDecryptedKey<T>(owner: string, id: string, use: (apiKey: Redacted<string>, row: ProviderKeyRow) => Promise<T>): Promise<T> {
-    const row = await mustFind(owner, id);
-    let apiKey: Redacted<string>;
+  async function openStored(row: ProviderKeyRow): Promise<Redacted<string>> {
     try {
-      apiKey = redacted(
-        await dataKeys.withDataKey(owner, (dataKey) =>
-          envelope.openSecret(dataKey, row.ciphertext, { owner, provider: row.provider, keyId: id }),
+      return redacted(
+        await dataKeys.withDataKey(row.owner, (dataKey) =>
+          envelope.openSecret(dataKey, row.ciphertext, { owner: row.owner, provider: row.provider, keyId: row.id }),
         ),
       );
     } catch (error) {
@@ -123,33 +121,31 @@ export function createKeyService(deps: KeyServiceDeps) {
       await keyHealth.markStatus(row, "undecryptable", "The stored key could not be decrypted; re-enter it.");
       throw new AppError(
         "key_undecryptable",
-        `Key ${id} can no longer be decrypted and must be re-entered (PUT /api/v1/api-keys/${id}/secret).`,
+        `Key ${row.id} can no longer be decrypted and must be re-entered (PUT /api/v1/api-keys/${row.id}/secret).`,
         { internal: { reason: error.reason } },
       );
     }
-    return use(apiKey, row);
   }
 
   async function test(owner: string, id: string, actor: Actor): Promise<KeyTestOutcome> {
-    await mustFind(owner, id);
+    const row = await mustFind(owner, id);
     await admission.chargeKeyCheck(owner);
-    const check = await withDecryptedKey(owner, id, (apiKey, row) => admission.checkLive(row.provider, apiKey).then((result) => ({ result, row })));
-    const { row } = check;
+    const check = await admission.checkLive(row.provider, await openStored(row));
     const at = clock.now().toISOString();
     // Transient answers (rate limited, unreachable) say nothing about the key: keep its status.
-    const checked = statusFromCheck(check.result.result);
+    const checked = statusFromCheck(check.result);
     const status = checked ?? row.status;
-    const statusDetail = checked === undefined ? row.statusDetail : checked === "valid" ? null : check.result.message;
+    const statusDetail = checked === undefined ? row.statusDetail : checked === "valid" ? null : check.message;
     const updated = await keys.setStatus(owner, id, { status, statusDetail, at, testedAt: at });
     if (updated === undefined) throw notFound(id);
-    await auditLog.record(owner, "key.tested", actor, { keyId: id, detail: { provider: row.provider, result: check.result.result } });
+    await auditLog.record(owner, "key.tested", actor, { keyId: id, detail: { provider: row.provider, result: check.result } });
     if (status !== row.status && (status === "invalid" || status === "no_credits")) {
       await auditLog.record(owner, status === "invalid" ? "key.invalidated" : "key.no_credits", actor, {
         keyId: id,
-        detail: { provider: row.provider, reason: check.result.message },
+        detail: { provider: row.provider, reason: check.message },
       });
     }
-    return { result: check.result.result, message: check.result.message, key: toKeyView(updated) };
+    return { result: check.result, message: check.message, key: toKeyView(updated) };
   }
 
   async function remove(owner: string, id: string, actor: Actor): Promise<void> {
@@ -161,7 +157,7 @@ export function createKeyService(deps: KeyServiceDeps) {
     });
   }
 
-  return { list, get, update, replaceSecret, withDecryptedKey, test, remove };
+  return { list, get, update, replaceSecret, test, remove };
 }
 
 export type KeyService = ReturnType<typeof createKeyService>;
