@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import {
   createRemoteJWKSet,
   customFetch,
@@ -118,7 +118,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         return { ok: false, reason: "malformed" };
       }
       const nowMs = clock.now().getTime();
-      const cacheKey = createHash("sha256").update(token).digest("base64url");
+      // One-shot hashing: no Hash object per call on the gateway's hot path.
+      const cacheKey = hash("sha256", token, "base64url");
       const cached = cache.get(cacheKey, nowMs);
       if (cached !== undefined) return cached;
 

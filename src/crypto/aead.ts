@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { DecryptError } from "./decrypt-error.js";
 
 /**
@@ -110,15 +110,33 @@ export function readBlobKid(blob: Buffer): string {
 export function openBlob(key: Buffer, blob: Buffer, context: readonly string[]): Buffer {
   assertKey(key);
   const parsed = parseBlob(blob);
+  return decipher(key, parsed, Buffer.concat([parsed.header, encodeContext(context)]));
+}
+
+/**
+ * Prepares opening the same blob many times: the blob is parsed, its associated data built and
+ * the key imported (a `KeyObject`, held outside the JavaScript heap) once; each call then only
+ * runs the cipher. `key` may be wiped as soon as this returns. Throws `DecryptError` for a
+ * malformed blob here, and for a failed tag on each call.
+ */
+export function prepareBlobOpening(key: Buffer, blob: Buffer, context: readonly string[]): () => Buffer {
+  assertKey(key);
+  const parsed = parseBlob(blob);
+  const aad = Buffer.concat([parsed.header, encodeContext(context)]);
+  const keyObject = createSecretKey(key);
+  return () => decipher(keyObject, parsed, aad);
+}
+
+function decipher(key: Buffer | KeyObject, parsed: ParsedBlob, aad: Buffer): Buffer {
   // Both checks are needed on Node 20: without `authTagLength` a 4-byte tag is accepted.
   if (parsed.nonce.length !== NONCE_LENGTH || parsed.tag.length !== TAG_LENGTH) {
     throw new DecryptError("malformed");
   }
   try {
-    const decipher = createDecipheriv("aes-256-gcm", key, parsed.nonce, { authTagLength: TAG_LENGTH });
-    decipher.setAAD(Buffer.concat([parsed.header, encodeContext(context)]));
-    decipher.setAuthTag(parsed.tag);
-    return Buffer.concat([decipher.update(parsed.ciphertext), decipher.final()]);
+    const gcm = createDecipheriv("aes-256-gcm", key, parsed.nonce, { authTagLength: TAG_LENGTH });
+    gcm.setAAD(aad);
+    gcm.setAuthTag(parsed.tag);
+    return Buffer.concat([gcm.update(parsed.ciphertext), gcm.final()]);
   } catch {
     throw new DecryptError("auth_failed");
   }

@@ -180,6 +180,42 @@ describe("provider-key secrets", () => {
   });
 });
 
+describe("prepared secret openings (the gateway's cached key records)", () => {
+  const envelope = createEnvelope(createMasterKeyring({ current: hexNew, previous: [] }));
+  const created = envelope.createDataKey(owner);
+  const sealed = envelope.sealSecret(created.dataKey, secret, binding);
+
+  it("open the secret again and again, each time as openSecret would", () => {
+    const open = envelope.prepareSecretOpening(created.wrapped, sealed, binding);
+    expect(open()).toBe(secret);
+    expect(open()).toBe(secret);
+    expect(envelope.openSecret(created.dataKey, sealed, binding)).toBe(secret);
+  });
+
+  it.each([
+    ["moved to another key id", () => envelope.prepareSecretOpening(created.wrapped, sealed, { ...binding, keyId: "key_02" }), "auth_failed"],
+    ["another owner's data key", () => envelope.prepareSecretOpening(envelope.createDataKey(owner).wrapped, sealed, binding), "auth_failed"],
+    ["a data key wrapped for another owner", () => envelope.prepareSecretOpening(created.wrapped, sealed, { ...binding, owner: "user:bob" }), "auth_failed"],
+    ["a master key no longer configured", () => createEnvelope(createMasterKeyring({ current: hexOther, previous: [] })).prepareSecretOpening(created.wrapped, sealed, binding), "unknown_kid"],
+    ["a blob under another kid", () => envelope.prepareSecretOpening(created.wrapped, created.wrapped, binding), "unknown_kid"],
+    ["a truncated blob", () => envelope.prepareSecretOpening(created.wrapped, fromBlob(sealed).subarray(0, 20).toString("base64url"), binding), "malformed"],
+  ] as const)("fail on every open, never once only, for %s", (_label, prepare, reason) => {
+    const open = prepare();
+    expectDecryptError(open, reason);
+    expectDecryptError(open, reason);
+  });
+
+  it("fail on a tampered ciphertext after a good prepare of another blob: each blob has its own opening", () => {
+    const tampered = Buffer.from(fromBlob(sealed));
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 0x01;
+    const good = envelope.prepareSecretOpening(created.wrapped, sealed, binding);
+    const bad = envelope.prepareSecretOpening(created.wrapped, tampered.toString("base64url"), binding);
+    expect(good()).toBe(secret);
+    expectDecryptError(bad, "auth_failed");
+    expect(good()).toBe(secret);
+  });
+});
+
 describe("fingerprintSecret", () => {
   const envelope = createEnvelope(createMasterKeyring({ current: hexNew, previous: [] }));
   const first = envelope.createDataKey(owner).dataKey;

@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, randomBytes } from "node:crypto";
-import { KEY_LENGTH, openBlob, readBlobKid, sealBlob } from "./aead.js";
+import { KEY_LENGTH, openBlob, prepareBlobOpening, readBlobKid, sealBlob } from "./aead.js";
 import { DecryptError } from "./decrypt-error.js";
 import type { MasterKeyring } from "./master-keys.js";
 
@@ -23,6 +23,17 @@ function decodeBase64url(text: string): Buffer {
   const bytes = Buffer.from(text, "base64url");
   if (bytes.toString("base64url") !== text) throw new DecryptError("malformed");
   return bytes;
+}
+
+/** A provider-key blob, decoded and checked to be one (its kid is the data-key kid). */
+function providerKeyBlob(sealed: string): Buffer {
+  const blob = decodeBase64url(sealed);
+  if (readBlobKid(blob) !== DATA_KEY_KID) throw new DecryptError("unknown_kid");
+  return blob;
+}
+
+function providerKeyContext(binding: SecretBinding): string[] {
+  return [PROVIDER_KEY_CONTEXT, binding.owner, binding.provider, binding.keyId];
 }
 
 function assertDataKey(dataKey: Buffer): void {
@@ -78,17 +89,36 @@ export function createEnvelope(keyring: MasterKeyring) {
     /** Seals a provider key with the owner's data key, bound to owner, provider and key id. */
     sealSecret(dataKey: Buffer, secret: string, binding: SecretBinding): string {
       assertDataKey(dataKey);
-      const context = [PROVIDER_KEY_CONTEXT, binding.owner, binding.provider, binding.keyId];
-      return seal(dataKey, Buffer.from(secret, "utf8"), DATA_KEY_KID, context).toString("base64url");
+      return seal(dataKey, Buffer.from(secret, "utf8"), DATA_KEY_KID, providerKeyContext(binding)).toString("base64url");
     },
 
     /** Opens a provider key; a blob moved to another row, tampered or truncated throws `DecryptError`. */
     openSecret(dataKey: Buffer, sealed: string, binding: SecretBinding): string {
       assertDataKey(dataKey);
-      const blob = decodeBase64url(sealed);
-      if (readBlobKid(blob) !== DATA_KEY_KID) throw new DecryptError("unknown_kid");
-      const context = [PROVIDER_KEY_CONTEXT, binding.owner, binding.provider, binding.keyId];
-      return openBlob(dataKey, blob, context).toString("utf8");
+      return openBlob(dataKey, providerKeyBlob(sealed), providerKeyContext(binding)).toString("utf8");
+    },
+
+    /**
+     * Prepares opening one stored provider key many times (the gateway's cached key record): the
+     * first `open()` unwraps the data key with the master key and keeps it only as an imported
+     * `KeyObject` for this blob; later calls run just the cipher. Each `open()` returns a fresh
+     * plaintext that lives as long as its caller holds it. A failure throws `DecryptError` and is
+     * not remembered: the next call tries again.
+     */
+    prepareSecretOpening(wrappedDataKey: string, sealed: string, binding: SecretBinding): () => string {
+      let open: (() => Buffer) | undefined;
+      const prepare = (): (() => Buffer) => {
+        const dataKey = unwrapDataKey(binding.owner, wrappedDataKey);
+        try {
+          return prepareBlobOpening(dataKey, providerKeyBlob(sealed), providerKeyContext(binding));
+        } finally {
+          dataKey.fill(0);
+        }
+      };
+      return () => {
+        open ??= prepare();
+        return open().toString("utf8");
+      };
     },
 
     /**

@@ -24,9 +24,15 @@ export type CallFacts = {
   ttfbMs: number | null;
 };
 
+/** Every field is written out (no spread): an object built one shape at a time is cheaper per call. */
 export function newCallFacts(fields: Pick<CallFacts, "owner" | "provider" | "endpoint" | "requestId" | "startedAtMs" | "createdAt">): CallFacts {
   return {
-    ...fields,
+    owner: fields.owner,
+    provider: fields.provider,
+    endpoint: fields.endpoint,
+    requestId: fields.requestId,
+    startedAtMs: fields.startedAtMs,
+    createdAt: fields.createdAt,
     source: undefined,
     keyId: null,
     requestedModel: undefined,

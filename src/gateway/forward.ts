@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Dispatcher } from "undici";
 import type { FailureKind, GatewayAdapter } from "../providers/gateway-spec.js";
+import type { Cancellation } from "./cancellation.js";
 import { retryDelayMs, type RetryPolicy } from "./retry-policy.js";
 import { callUpstream, readBody, UpstreamFailure, type UpstreamRequest, type UpstreamResponse, type UpstreamTimeouts } from "./upstream.js";
 
@@ -34,7 +35,7 @@ export async function forwardWithRetries(
       response = await callUpstream(dispatcher, request, timeouts);
     } catch (error) {
       if (!(error instanceof UpstreamFailure) || error.kind === "aborted" || !canRetry) throw error;
-      await pause(retryDelayMs(retryPolicy, retry, undefined) ?? 0, request.signal);
+      await pause(retryDelayMs(retryPolicy, retry, undefined) ?? 0, request.cancellation);
       continue;
     }
     if (response.status < 400) return { kind: "response", response };
@@ -46,14 +47,19 @@ export async function forwardWithRetries(
     const retryAfter = response.headers["retry-after"];
     const delay = retryDelayMs(retryPolicy, retry, typeof retryAfter === "string" ? retryAfter : undefined);
     if (delay === undefined) return outcome;
-    await pause(delay, request.signal);
+    await pause(delay, request.cancellation);
   }
 }
 
-async function pause(ms: number, signal: AbortSignal): Promise<void> {
+async function pause(ms: number, cancellation: Cancellation): Promise<void> {
+  // Retries are rare: an AbortController for the sleep is made only here.
+  const controller = new AbortController();
+  const unsubscribe = cancellation.onAbort(() => controller.abort());
   try {
-    await sleep(ms, undefined, { signal });
+    await sleep(ms, undefined, { signal: controller.signal });
   } catch {
     throw new UpstreamFailure("aborted");
+  } finally {
+    unsubscribe();
   }
 }

@@ -51,7 +51,7 @@ export function createGatewayDispatch({ proxy, adapters, bodyLimitBytes, log }: 
           headers: incoming.headers,
           ip: incoming.socket.remoteAddress ?? "",
           body,
-          log: lazyChild(log, id),
+          log: new LazyChildLog(log, id),
         };
         return proxy.handle(match.route, request, response);
       },
@@ -93,17 +93,41 @@ function readBody(incoming: IncomingMessage, limitBytes: number): Promise<Buffer
   });
 }
 
-/** A per-call child logger, made only when something is logged (rarely, at the default level). */
-function lazyChild(log: GatewayDispatchDeps["log"], requestId: string): GatewayLog {
-  let child: GatewayLog | undefined;
-  const get = () => (child ??= log.child({ requestId }));
-  return {
-    get level() {
-      return log.level;
-    },
-    debug: (object, message) => get().debug(object, message),
-    info: (object, message) => get().info(object, message),
-    warn: (object, message) => get().warn(object, message),
-    error: (object, message) => get().error(object, message),
-  };
+/**
+ * A per-call child logger, made only when something is logged (rarely, at the default level).
+ * A class, so a call allocates one small object and no closures.
+ */
+class LazyChildLog implements GatewayLog {
+  #child: GatewayLog | undefined;
+  readonly #parent: GatewayDispatchDeps["log"];
+  readonly #requestId: string;
+
+  constructor(parent: GatewayDispatchDeps["log"], requestId: string) {
+    this.#parent = parent;
+    this.#requestId = requestId;
+  }
+
+  get level(): string {
+    return this.#parent.level;
+  }
+
+  #get(): GatewayLog {
+    return (this.#child ??= this.#parent.child({ requestId: this.#requestId }));
+  }
+
+  debug(object: object, message: string): void {
+    this.#get().debug(object, message);
+  }
+
+  info(object: object, message: string): void {
+    this.#get().info(object, message);
+  }
+
+  warn(object: object, message: string): void {
+    this.#get().warn(object, message);
+  }
+
+  error(object: object, message: string): void {
+    this.#get().error(object, message);
+  }
 }

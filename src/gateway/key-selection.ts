@@ -2,10 +2,16 @@ import type { Principal } from "../auth/principal.js";
 import type { Tier } from "../config/tiers.js";
 import type { ProviderId } from "../lib/domain.js";
 import type { Redacted } from "../lib/redacted.js";
+import type { Envelope } from "../crypto/envelope.js";
 import type { DataKeyRepo, KeyRepo, ProviderKeyRow } from "../store/ports.js";
+import { createKeyOpener, type KeyOpener } from "../vault/open-key.js";
 
-/** The owner's active key record for one provider as the gateway caches it (no plaintext). */
-export type ActiveKeyRecord = { row: ProviderKeyRow; wrappedDataKey: string } | null;
+/**
+ * The owner's active key record for one provider as the gateway caches it: the row (sealed
+ * ciphertext, never plaintext) and its opener, which keeps the unwrapped data key while the
+ * record is cached, so a call pays one decryption instead of two.
+ */
+export type ActiveKeyRecord = { row: ProviderKeyRow; open: KeyOpener } | null;
 
 /** Why the platform key serves a call. */
 export type PlatformReason = "no_own_key" | "byok_not_allowed" | "own_key_unusable" | "own_key_failed";
@@ -24,6 +30,7 @@ export type KeySelection =
 export type KeySelectorDeps = {
   keys: Pick<KeyRepo, "findActive">;
   dataKeys: Pick<DataKeyRepo, "find">;
+  envelope: Pick<Envelope, "prepareSecretOpening">;
   cache: { get(owner: string, slot: string, load: () => Promise<ActiveKeyRecord>): Promise<ActiveKeyRecord> };
   platformKeys: Readonly<Record<ProviderId, Redacted<string> | undefined>>;
   tiers: Readonly<Record<string, Tier>>;
@@ -31,13 +38,13 @@ export type KeySelectorDeps = {
 
 const USABLE = new Set(["valid", "unverified"]);
 
-export function createKeySelector({ keys, dataKeys, cache, platformKeys, tiers }: KeySelectorDeps) {
+export function createKeySelector({ keys, dataKeys, envelope, cache, platformKeys, tiers }: KeySelectorDeps) {
   function loadActive(owner: string, provider: ProviderId): Promise<ActiveKeyRecord> {
     return cache.get(owner, provider, async () => {
       const row = await keys.findActive(owner, provider);
       if (row === undefined) return null;
       const dataKey = await dataKeys.find(owner);
-      return dataKey === undefined ? null : { row, wrappedDataKey: dataKey.wrapped };
+      return dataKey === undefined ? null : { row, open: createKeyOpener(envelope, row, dataKey.wrapped) };
     });
   }
 

@@ -28,7 +28,8 @@ export function relayedResponseHeaders(
 ): OutgoingHttpHeaders {
   const listedInConnection = connectionTokens(upstream.connection);
   const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(upstream)) {
+  for (const name in upstream) {
+    const value = upstream[name];
     if (value === undefined || NOT_RELAYED.has(name) || listedInConnection.has(name)) continue;
     if (options.dropContentLength && name === "content-length") continue;
     headers[name] = value;
@@ -63,8 +64,10 @@ export function upstreamRequestHeaders(
   return Object.assign(headers, auth);
 }
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
-  if (value === undefined) return new Set();
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NO_TOKENS;
   const text = Array.isArray(value) ? value.join(",") : value;
   return new Set(text.split(",").map((token) => token.trim().toLowerCase()).filter((token) => token !== ""));
 }

@@ -5,7 +5,6 @@ import type { JwtVerifier } from "../auth/jwt-verifier.js";
 import { readBearerToken } from "../auth/read-credential.js";
 import type { Actor, AuditLog } from "../audit/audit-log.js";
 import type { Tier } from "../config/tiers.js";
-import type { Envelope } from "../crypto/envelope.js";
 import { DecryptError } from "../crypto/decrypt-error.js";
 import type { Clock } from "../lib/clock.js";
 import type { Lifecycle } from "../lib/lifecycle.js";
@@ -17,7 +16,7 @@ import type { TierLimiter, TierLimitResult } from "../limits/tier-limiter.js";
 import type { GatewayAdapter, GatewayEndpoint, PreparedRequest } from "../providers/gateway-spec.js";
 import type { UsageRecord } from "../store/ports.js";
 import type { KeyHealth } from "../vault/key-health.js";
-import { openProviderKey } from "../vault/open-key.js";
+import { type Cancellation, createCancellation } from "./cancellation.js";
 import { type CallFacts, newCallFacts, type Pricing, toUsageRecord } from "./call-record.js";
 import { type ForwardDeps, forwardWithRetries } from "./forward.js";
 import { relay } from "./relay.js";
@@ -38,7 +37,6 @@ export type ProxyDeps = ForwardDeps & {
   rateLimitOnError: "open" | "closed";
   /** A BYOK key the provider rejects mid-call: retry once on the platform key, or return the error. */
   fallbackOnInvalid: "platform" | "error";
-  envelope: Pick<Envelope, "unwrapDataKey" | "openSecret">;
   keyHealth: KeyHealth;
   auditLog: AuditLog;
   recordUsage: (record: UsageRecord) => void;
@@ -109,11 +107,11 @@ export function createProxy(deps: ProxyDeps) {
         facts.keyId = null;
         return { apiKey: selection.apiKey, headers: { "x-keyport-key-source": "platform", ...(await limitPlatformCall(principal.owner, principal.tier, request)) } };
       case "byok": {
-        const { row, wrappedDataKey } = selection.record;
+        const { row, open } = selection.record;
         facts.source = "byok";
         facts.keyId = row.id;
         try {
-          return { apiKey: openProviderKey(deps.envelope, row, wrappedDataKey), headers: { "x-keyport-key-source": "byok" } };
+          return { apiKey: open(), headers: { "x-keyport-key-source": "byok" } };
         } catch (error) {
           if (!(error instanceof DecryptError)) throw error;
           await keyHealth.markStatus(row, "undecryptable", "The stored key could not be decrypted; re-enter it.");
@@ -129,9 +127,9 @@ export function createProxy(deps: ProxyDeps) {
     // During a shutdown, each answer closes its connection so clients reconnect elsewhere.
     if (lifecycle.closing) response.setHeader("connection", "close");
     const adapter = adapters[route.provider];
-    const abort = new AbortController();
+    const cancellation = createCancellation();
     response.on("close", () => {
-      if (!response.writableFinished) abort.abort();
+      if (!response.writableFinished) cancellation.abort();
     });
     let facts: CallFacts | undefined;
     try {
@@ -148,9 +146,9 @@ export function createProxy(deps: ProxyDeps) {
       if (isAppError(prepared)) throw prepared;
       facts.requestedModel = prepared.model;
       facts.streamed = prepared.stream;
-      await serve(route, request, response, adapter, principal, prepared, facts, abort.signal);
+      await serve(route, request, response, adapter, principal, prepared, facts, cancellation);
     } catch (error) {
-      renderFailure(error, adapter, request, response, facts, abort.signal);
+      renderFailure(error, adapter, request, response, facts, cancellation);
     } finally {
       if (facts?.wentUpstream === true) deps.recordUsage(toUsageRecord(facts, deps.pricing, performance.now()));
       lifecycle.leave();
@@ -172,7 +170,7 @@ export function createProxy(deps: ProxyDeps) {
     principal: Principal,
     prepared: PreparedRequest,
     facts: CallFacts,
-    signal: AbortSignal,
+    cancellation: Cancellation,
   ): Promise<void> {
     let selection = await selector.select(principal, route.provider);
     for (let fellBack = false; ; fellBack = true) {
@@ -185,7 +183,7 @@ export function createProxy(deps: ProxyDeps) {
           method: route.method,
           headers: upstreamRequestHeaders(request.headers, adapter.forwardedHeaderNames, adapter.authHeaders(credential.apiKey), prepared.body !== undefined),
           body: prepared.body,
-          signal,
+          cancellation,
         },
         () => {
           facts.wentUpstream = true;
@@ -209,7 +207,7 @@ export function createProxy(deps: ProxyDeps) {
           }
         }
       }
-      await relay(outcome, credential.apiKey, credential.headers, request.id, response, adapter, route.endpoint, prepared, facts, signal);
+      await relay(outcome, credential.apiKey, credential.headers, request.id, response, adapter, route.endpoint, prepared, facts, cancellation);
       return;
     }
   }
@@ -225,10 +223,10 @@ function renderFailure(
   request: GatewayRequest,
   response: ServerResponse,
   facts: CallFacts | undefined,
-  signal: AbortSignal,
+  cancellation: Cancellation,
 ): void {
-  if (signal.aborted || response.headersSent) {
-    if (facts !== undefined) facts.status = signal.aborted ? "aborted" : "partial";
+  if (cancellation.aborted || response.headersSent) {
+    if (facts !== undefined) facts.status = cancellation.aborted ? "aborted" : "partial";
     if (!response.writableEnded) response.destroy();
     return;
   }

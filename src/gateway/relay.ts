@@ -5,6 +5,7 @@ import type { Redacted } from "../lib/redacted.js";
 import { scrubSecrets } from "../lib/scrub.js";
 import type { GatewayAdapter, GatewayEndpoint, PreparedRequest } from "../providers/gateway-spec.js";
 import type { CallFacts } from "./call-record.js";
+import type { Cancellation } from "./cancellation.js";
 import type { ForwardOutcome } from "./forward.js";
 import { relayedResponseHeaders } from "./proxy-headers.js";
 import type { UpstreamBody, UpstreamResponse } from "./upstream.js";
@@ -23,7 +24,7 @@ export async function relay(
   endpoint: GatewayEndpoint,
   prepared: PreparedRequest,
   facts: CallFacts,
-  signal: AbortSignal,
+  cancellation: Cancellation,
 ): Promise<void> {
   const headers = { ...ourHeaders, "x-request-id": requestId };
   if (outcome.kind === "error") {
@@ -38,7 +39,7 @@ export async function relay(
   facts.httpStatus = upstream.status;
   const isStream = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
   response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, { dropContentLength: isStream || prepared.hideUsageChunk }, headers));
-  if (isStream) await relayStream(upstream, response, adapter, endpoint, prepared, facts, signal);
+  if (isStream) await relayStream(upstream, response, adapter, endpoint, prepared, facts, cancellation);
   else await relayBody(upstream, response, adapter, endpoint, facts);
 }
 
@@ -50,7 +51,7 @@ async function relayStream(
   endpoint: GatewayEndpoint,
   prepared: PreparedRequest,
   facts: CallFacts,
-  signal: AbortSignal,
+  cancellation: Cancellation,
 ): Promise<void> {
   facts.streamed = true;
   const observer = adapter.createStreamObserver(endpoint, { hideUsageChunk: prepared.hideUsageChunk });
@@ -70,7 +71,7 @@ async function relayStream(
   }
   facts.usage = observer.usage();
   facts.reportedModel = observer.model();
-  if (signal.aborted) {
+  if (cancellation.aborted) {
     facts.status = "aborted";
     upstream.body.destroy();
     return;

@@ -1,12 +1,13 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
+import type { Cancellation } from "./cancellation.js";
 
 export type UpstreamRequest = {
   url: string;
   method: "GET" | "POST";
   headers: Record<string, string>;
   body: Buffer | undefined;
-  signal: AbortSignal;
+  cancellation: Cancellation;
 };
 
 /** Receives an upstream body chunk by chunk; `onData` returns false to pause until `resume()`. */
@@ -56,8 +57,8 @@ export type UpstreamTimeouts = {
  * arrive; throws only `UpstreamFailure` (no answer at all).
  */
 export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, timeouts: UpstreamTimeouts): Promise<UpstreamResponse> {
-  const url = new URL(request.url);
-  const { signal } = request;
+  const { origin, path } = splitUrl(request.url);
+  const { cancellation } = request;
   return new Promise((resolve, reject) => {
     let controller: Dispatcher.DispatchController | undefined;
     let sink: BodySink | undefined;
@@ -65,9 +66,7 @@ export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, t
     let ended = false;
     let failure: Error | undefined;
     let started = false;
-    const onAbort = () => controller?.abort(new Error("aborted by the client"));
-    signal.addEventListener("abort", onAbort, { once: true });
-    const done = () => signal.removeEventListener("abort", onAbort);
+    const done = cancellation.onAbort(() => controller?.abort(new Error("aborted by the client")));
 
     const body: UpstreamBody = {
       consume(next) {
@@ -84,8 +83,8 @@ export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, t
 
     dispatcher.dispatch(
       {
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
+        origin,
+        path,
         method: request.method,
         headers: request.headers,
         body: request.body ?? null,
@@ -95,7 +94,7 @@ export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, t
       {
         onRequestStart(requestController) {
           controller = requestController;
-          if (signal.aborted) requestController.abort(new Error("aborted by the client"));
+          if (cancellation.aborted) requestController.abort(new Error("aborted by the client"));
         },
         onResponseStart(_controller, statusCode, headers) {
           started = true;
@@ -113,7 +112,7 @@ export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, t
         onResponseError(_controller, error) {
           done();
           if (!started) {
-            reject(new UpstreamFailure(failureKind(error, signal)));
+            reject(new UpstreamFailure(failureKind(error, cancellation)));
             return;
           }
           failure = error;
@@ -124,8 +123,17 @@ export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, t
   });
 }
 
-export function failureKind(error: unknown, signal: AbortSignal): UpstreamFailureKind {
-  if (signal.aborted) return "aborted";
+/**
+ * Origin and path of an absolute URL the adapters built from the configured base URL (checked at
+ * start-up), without a `URL` object per call.
+ */
+function splitUrl(url: string): { origin: string; path: string } {
+  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
+  return pathStart === -1 ? { origin: url, path: "/" } : { origin: url.slice(0, pathStart), path: url.slice(pathStart) };
+}
+
+export function failureKind(error: unknown, cancellation: Pick<Cancellation, "aborted">): UpstreamFailureKind {
+  if (cancellation.aborted) return "aborted";
   const code = (error as { code?: unknown } | null)?.code;
   if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") {
     return "timeout";

@@ -23,7 +23,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     masterKeys: createMasterKeyRepo(db),
     audit: createAuditRepo(db),
     idempotency: createIdempotencyRepo(db),
-    usage: createUsageRepo(db),
+    usage: createUsageRepo(db, hooks.usageBatchWriter),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },

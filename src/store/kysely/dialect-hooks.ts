@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Store } from "../ports.js";
 import type { Database, UniqueIndex } from "./schema.js";
+import type { UsageBatchWriter } from "./usage-repo.js";
 
 /** Which database a store runs on. */
 export type StoreDialectName = Store["dialect"];
@@ -23,4 +24,6 @@ export type DialectHooks = {
    * not outlive the call (SQLite: truncating WAL checkpoint). Must not run inside a transaction.
    */
   afterSecretRemoved(db: Kysely<Database>): Promise<void>;
+  /** Replaces the portable usage batch writer (same contract); absent: Kysely statements. */
+  usageBatchWriter?: UsageBatchWriter;
 };

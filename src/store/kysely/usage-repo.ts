@@ -52,7 +52,7 @@ function toUsageRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
   };
 }
 
-function toRow(record: UsageRecord): Insertable<UsageRecordsTable> {
+export function toRow(record: UsageRecord): Insertable<UsageRecordsTable> {
   return {
     id: record.id,
     owner: record.owner,
@@ -81,10 +81,10 @@ function toRow(record: UsageRecord): Insertable<UsageRecordsTable> {
 }
 
 /** What a batch adds to one key's running totals. */
-type KeyTotals = { owner: string; keyId: string; requests: number; tokens: number; costNanoUsd: number; lastUsedAt: string };
+export type KeyTotals = { owner: string; keyId: string; requests: number; tokens: number; costNanoUsd: number; lastUsedAt: string };
 
 /** Sums the inserted records per (owner, key); platform records (no key) add to nothing. */
-function totalsPerKey(records: readonly UsageRecord[]): KeyTotals[] {
+export function totalsPerKey(records: readonly UsageRecord[]): KeyTotals[] {
   const totals = new Map<string, KeyTotals>();
   for (const record of records) {
     if (record.keyId === null) continue;
@@ -143,13 +143,31 @@ async function addToKeyTotals(tx: Transaction<Database>, totals: KeyTotals): Pro
 }
 
 /**
+ * Writes one batch in one transaction: the records not yet stored, then their keys' totals.
+ * `ordered` holds unique ids in ascending order (one lock order for concurrent writers).
+ */
+export type UsageBatchWriter = (ordered: readonly UsageRecord[]) => Promise<void>;
+
+/** The portable writer: Kysely statements in one transaction, for any dialect. */
+export function createKyselyUsageBatchWriter(db: Kysely<Database>): UsageBatchWriter {
+  return async (ordered) => {
+    await db.transaction().execute(async (tx) => {
+      const inserted = await insertNew(tx, ordered);
+      const fresh = ordered.filter((record) => inserted.has(record.id));
+      for (const totals of totalsPerKey(fresh)) await addToKeyTotals(tx, totals);
+    });
+  };
+}
+
+/**
  * The shared usage repository. Each batch is one transaction: the insert and the key totals
  * commit together, and only records this call inserted are added to the totals, so a batch
  * retried after a lost acknowledgement never counts twice. On SQLite the transaction holds the
  * single writer lock (`BEGIN IMMEDIATE`), so batches are kept to plain inserts and one short
- * UPDATE per key.
+ * UPDATE per key. A dialect may bring its own `writeBatch` with the same contract (SQLite does:
+ * prepared statements, since the batch insert runs on the event loop).
  */
-export function createUsageRepo(db: Kysely<Database>): UsageRepo {
+export function createUsageRepo(db: Kysely<Database>, writeBatch: UsageBatchWriter = createKyselyUsageBatchWriter(db)): UsageRepo {
   return {
     async insertBatch(records: readonly UsageRecord[]): Promise<void> {
       // First occurrence of an id wins, as it would across two batches. Sorted by id so
@@ -158,11 +176,7 @@ export function createUsageRepo(db: Kysely<Database>): UsageRepo {
       for (const record of records) if (!byId.has(record.id)) byId.set(record.id, record);
       const ordered = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       if (ordered.length === 0) return;
-      await db.transaction().execute(async (tx) => {
-        const inserted = await insertNew(tx, ordered);
-        const fresh = ordered.filter((record) => inserted.has(record.id));
-        for (const totals of totalsPerKey(fresh)) await addToKeyTotals(tx, totals);
-      });
+      await writeBatch(ordered);
     },
 
     async listByOwner(owner: string, range: { from: string; to: string }): Promise<UsageRecord[]> {

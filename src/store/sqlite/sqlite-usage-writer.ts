@@ -1,0 +1,66 @@
+import type SqliteDatabase from "better-sqlite3";
+import type { Kysely } from "kysely";
+import type { UsageRecord } from "../ports.js";
+import type { Database } from "../kysely/schema.js";
+import { type KeyTotals, totalsPerKey, toRow, type UsageBatchWriter } from "../kysely/usage-repo.js";
+
+// The column list is read off `toRow`, so the statement and the portable writer cannot drift apart.
+const USAGE_COLUMNS = Object.keys(toRow({
+  id: "",
+  owner: "",
+  keyId: null,
+  source: "byok",
+  provider: "openai",
+  endpoint: "",
+  model: "",
+  inputTokens: null,
+  outputTokens: null,
+  cachedInputTokens: null,
+  cacheWriteTokens: null,
+  costNanoUsd: null,
+  prices: null,
+  status: "ok",
+  httpStatus: 0,
+  latencyMs: 0,
+  ttfbMs: null,
+  streamed: false,
+  requestId: "",
+  createdAt: "",
+})) as (keyof ReturnType<typeof toRow>)[];
+
+/**
+ * The usage batch writer for SQLite: the same transaction as the portable writer (insert what is
+ * new, add only that to the keys' totals), with statements prepared once. better-sqlite3 runs
+ * synchronously on the event loop, so building and preparing a statement per batch through
+ * Kysely is CPU every gateway call pays for. The batch runs on Kysely's one connection, taken
+ * through `db.connection()`, so it never lands inside another store transaction.
+ */
+export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDatabase.Database): UsageBatchWriter {
+  const insert = database.prepare(
+    `insert into usage_records (${USAGE_COLUMNS.join(", ")}) values (${USAGE_COLUMNS.map(() => "?").join(", ")}) on conflict (id) do nothing`,
+  );
+  // Batches may arrive out of order (a retried one after a newer one): keep the latest time.
+  const addTotals = database.prepare(
+    `update provider_keys set total_requests = total_requests + ?, total_tokens = total_tokens + ?, cost_nano_usd = cost_nano_usd + ?,
+       last_used_at = case when last_used_at is null or last_used_at < ? then ? else last_used_at end
+     where owner = ? and id = ?`,
+  );
+  const write = database.transaction((ordered: readonly UsageRecord[]) => {
+    const fresh: UsageRecord[] = [];
+    for (const record of ordered) {
+      const row = toRow(record);
+      const values: unknown[] = [];
+      for (const column of USAGE_COLUMNS) values.push(row[column]);
+      if (insert.run(values).changes === 1) fresh.push(record);
+    }
+    for (const totals of totalsPerKey(fresh)) addTotals.run(...totalsParameters(totals));
+  });
+  return (ordered) =>
+    db.connection().execute(async () => {
+      write.immediate(ordered);
+    });
+}
+
+function totalsParameters(totals: KeyTotals): unknown[] {
+  return [totals.requests, totals.tokens, totals.costNanoUsd, totals.lastUsedAt, totals.lastUsedAt, totals.owner, totals.keyId];
+}
