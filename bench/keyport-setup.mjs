@@ -2,6 +2,8 @@
 // on a premium (BYOK, effectively unlimited) tier whose OpenAI and Anthropic keys the mock
 // accepts, and the usage records it wrote, read back from its SQLite file.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import Database from "better-sqlite3";
 import { SignJWT } from "jose";
 
@@ -10,6 +12,19 @@ const BENCH_TIERS = {
   community: { requestsPerMinute: 10, requestsPerDay: 100, byokAllowed: false },
   premium: { requestsPerMinute: 10_000_000, requestsPerDay: 1_000_000_000, byokAllowed: true },
 };
+
+/**
+ * The Node options Keyport runs with, read from `npm start` (`node <options> bin/keyport.js
+ * serve`), so the benchmark measures Keyport as it is launched, V8 heap settings included.
+ * @param {string} root the repository root
+ * @returns {string[]}
+ */
+export function keyportNodeOptions(root) {
+  const start = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts?.start;
+  const match = typeof start === "string" ? /^node((?: --[\w-]+(?:=\S+)?)*) bin\/keyport\.js serve$/.exec(start) : null;
+  if (match === null) throw new Error(`npm start is not "node [options] bin/keyport.js serve": ${String(start)}`);
+  return match[1].split(" ").filter((option) => option !== "");
+}
 
 /** Fresh secrets for one benchmark run. */
 export function newSecrets() {

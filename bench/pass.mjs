@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { CASES, TARGET_NAMES, requestFor } from "./cases.mjs";
 import { runClosedLoop } from "./closed-loop.mjs";
-import { createOwnerKeys, keyportEnv, newSecrets, prepareDatabase, readUsageRecords, signBenchToken } from "./keyport-setup.mjs";
+import { createOwnerKeys, keyportEnv, keyportNodeOptions, newSecrets, prepareDatabase, readUsageRecords, signBenchToken } from "./keyport-setup.mjs";
 import { measureClosedLoop, measureOpenLoop } from "./measure.mjs";
 import { summarizeCpuProfile } from "./profile.mjs";
 import { seedScaleDatabase, timeUsageReport } from "./scale.mjs";
@@ -80,7 +80,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const env = keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets });
     const seeded = plan.scale ? seedScaleDatabase({ root, dbPath, env, log }) : await prepareDatabase({ dbPath, env, scale: false });
     const profilerFlags = plan.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${workDir}`] : [];
-    const keyport = start("keyport", [...profilerFlags, "bin/keyport.js", "serve"], env);
+    const keyport = start("keyport", [...keyportNodeOptions(root), ...profilerFlags, "bin/keyport.js", "serve"], env);
     const keyportUrl = `http://127.0.0.1:${keyportPort}`;
     await waitUntilAnswering(keyport, `${keyportUrl}/healthz`);
     const token = await signBenchToken(secrets.jwtSecret);
