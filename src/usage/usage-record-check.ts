@@ -67,18 +67,28 @@ export function checkUsageRecord(record: UsageRecord): RecordCheck {
   if (problem !== undefined) return { ok: false, reason: `invalid ${problem}` };
   return {
     ok: true,
+    // Every field written out (no spread): this runs once per gateway call.
     record: {
-      ...record,
+      id: record.id,
+      owner: record.owner,
+      keyId: record.keyId,
+      source: record.source,
+      provider: record.provider,
       endpoint: toStoredText(record.endpoint),
       model: toStoredText(record.model),
-      requestId: toStoredText(record.requestId),
       inputTokens: toNullableCount(record.inputTokens),
       outputTokens: toNullableCount(record.outputTokens),
       cachedInputTokens: toNullableCount(record.cachedInputTokens),
       cacheWriteTokens: toNullableCount(record.cacheWriteTokens),
       costNanoUsd: toNullableCount(record.costNanoUsd),
       prices: toPrices(record.prices),
+      status: record.status,
+      httpStatus: record.httpStatus,
+      latencyMs: record.latencyMs,
       ttfbMs: toNullableCount(record.ttfbMs),
+      streamed: record.streamed,
+      requestId: toStoredText(record.requestId),
+      createdAt: record.createdAt,
     },
   };
 }

@@ -102,6 +102,18 @@ describe("usage recorder", () => {
     expect(recorder.stats()).toEqual({ queued: 0, written: 7, dropped: 0, failedBatches: 0 });
   });
 
+  it("writes a full batch at once, without waiting for its timer", async () => {
+    const repo = createFakeRepo();
+    const recorder = track(createUsageRecorder({ usage: repo, batchSize: 2, flushIntervalMs: 60_000 }));
+    recorder.record(newRecord());
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(repo.calls).toEqual([]);
+    recorder.record(newRecord());
+    expect(repo.calls).toEqual([]);
+    await vi.waitFor(() => expect(repo.calls).toEqual([2]));
+    expect(recorder.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failedBatches: 0 });
+  });
+
   it("writes queued records on its timer", async () => {
     vi.useFakeTimers();
     const repo = createFakeRepo();

@@ -15,7 +15,7 @@ export type UsageRecorderDeps = {
   logger?: UsageRecorderLogger;
   /** Records per `insertBatch` call. Default 200. */
   batchSize?: number;
-  /** How often queued records are written. Default 250 ms. */
+  /** How often queued records are written when fewer than a batch are waiting. Default 250 ms. */
   flushIntervalMs?: number;
   /** Records held (queued plus being written) before new ones are dropped. Default 50,000. */
   maxQueue?: number;
@@ -168,6 +168,19 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
     while (writing !== undefined || pending.size() > 0) await startWriting();
   }
 
+  // A full batch is written at once (on the next turn of the event loop, never inside the
+  // caller's response path), so at high rates records are held for milliseconds, not for the
+  // whole interval: fewer of them live long enough to be promoted to V8's old generation.
+  let isWriteScheduled = false;
+  function writeSoon(): void {
+    if (isWriteScheduled || writing !== undefined || Date.now() < retryAt) return;
+    isWriteScheduled = true;
+    setImmediate(() => {
+      isWriteScheduled = false;
+      if (writing === undefined && pending.size() > 0) startWriting().catch(() => undefined);
+    }).unref();
+  }
+
   const timer = setInterval(() => {
     if (writing !== undefined || pending.size() === 0 || Date.now() < retryAt) return;
     // Failures are logged and counted in writeQueued; the batch stays queued for the next tick.
@@ -203,6 +216,7 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
         if (!checked.ok) return drop("invalid", { reason: checked.reason, id: typeof record.id === "string" ? record.id.slice(0, 64) : null });
         pending.push(checked.record);
         isDropping = false;
+        if (pending.size() >= batchSize) writeSoon();
       } catch {
         // `record` sits in the response path: whatever went wrong, the response goes on.
         dropped += 1;

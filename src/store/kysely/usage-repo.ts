@@ -89,7 +89,8 @@ export function totalsPerKey(records: readonly UsageRecord[]): KeyTotals[] {
   for (const record of records) {
     if (record.keyId === null) continue;
     // A key id paired with an owner it does not belong to matches no row in the UPDATE below.
-    const mapKey = JSON.stringify([record.owner, record.keyId]);
+    // The owner's length first makes the key unambiguous whatever characters the two hold.
+    const mapKey = `${record.owner.length}:${record.owner}:${record.keyId}`;
     const current = totals.get(mapKey) ?? { owner: record.owner, keyId: record.keyId, requests: 0, tokens: 0, costNanoUsd: 0, lastUsedAt: record.createdAt };
     current.requests += 1;
     current.tokens += (record.inputTokens ?? 0) + (record.outputTokens ?? 0);
