@@ -26,7 +26,9 @@ export async function relay(
   facts: CallFacts,
   cancellation: Cancellation,
 ): Promise<void> {
-  const headers = { ...ourHeaders, "x-request-id": requestId };
+  // `ourHeaders` belongs to this call alone (made by the proxy for it): completed in place.
+  ourHeaders["x-request-id"] = requestId;
+  const headers = ourHeaders;
   if (outcome.kind === "error") {
     facts.httpStatus = outcome.status;
     facts.status = "error";
