@@ -1,10 +1,8 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=50
+#!/usr/bin/env node
 // Thin launcher: the CLI is compiled to dist/ by `npm install` (the `prepare` script).
-// The V8 options (the same as in `npm start`) bound the heap under load, measured with
-// `npm run bench`: the young generation stays at 4 MB per semi-space instead of growing to 16 MB,
-// and the old generation may grow by half its live size before a full collection instead of up
-// to four times. Together they keep a saturated gateway's peak memory about 60 MB lower, at no
-// measured cost in throughput: a gateway's objects live for one call.
+// `npm start` runs it with V8 options that bound the heap under load (docs/decisions.md, "V8 heap
+// options"); they cannot be set from inside the process, and a shebang carrying them needs
+// `env -S`, which BusyBox (Alpine) lacks.
 import { runCli } from "../dist/cli/cli.js";
 
 process.exitCode = await runCli(process.argv.slice(2));
