@@ -28,11 +28,10 @@ export async function relay(
 ): Promise<void> {
   // `ourHeaders` belongs to this call alone (made by the proxy for it): completed in place.
   ourHeaders["x-request-id"] = requestId;
-  const headers = ourHeaders;
   if (outcome.kind === "error") {
     facts.httpStatus = outcome.status;
     facts.status = "error";
-    response.writeHead(outcome.status, relayedResponseHeaders(outcome.headers, { dropContentLength: true }, headers));
+    response.writeHead(outcome.status, relayedResponseHeaders(outcome.headers, { dropContentLength: true }, ourHeaders));
     markFirstByte(facts);
     response.end(scrubErrorBody(outcome.body, apiKey));
     return;
@@ -40,7 +39,7 @@ export async function relay(
   const upstream = outcome.response;
   facts.httpStatus = upstream.status;
   const isStream = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
-  response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, { dropContentLength: isStream || prepared.hideUsageChunk }, headers));
+  response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, { dropContentLength: isStream || prepared.hideUsageChunk }, ourHeaders));
   if (isStream) await relayStream(upstream, response, adapter, endpoint, prepared, facts, cancellation);
   else await relayBody(upstream, response, adapter, endpoint, facts);
 }

@@ -1,48 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { newId } from "../lib/ids.js";
-import { newKey, newOwner } from "./fixtures.contract.js";
+import { newKey, newOwner, newUsageRecord as newRecord, usageTime as time } from "./fixtures.contract.js";
 import type { NewProviderKey, Store, UsageRecord } from "./ports.js";
-
-const BASE_TIME = Date.parse("2025-03-01T00:00:00.000Z");
-
-/** A fixed timestamp `minutes` after the usage tests' epoch. */
-function time(minutes: number): string {
-  return new Date(BASE_TIME + minutes * 60_000).toISOString();
-}
-
-
-/** A priced BYOK record with every optional field set. */
-function newRecord(owner: string, keyId: string | null, overrides: Partial<UsageRecord> = {}): UsageRecord {
-  return {
-    id: newId("use"),
-    owner,
-    keyId,
-    source: keyId === null ? "platform" : "byok",
-    provider: "openai",
-    endpoint: "chat/completions",
-    model: "gpt-4o-mini-2024-07-18",
-    inputTokens: 1_200,
-    outputTokens: 300,
-    cachedInputTokens: 1_024,
-    cacheWriteTokens: null,
-    costNanoUsd: 285_000,
-    prices: {
-      inputNanoUsdPerMTok: 150_000_000,
-      outputNanoUsdPerMTok: 600_000_000,
-      cachedInputNanoUsdPerMTok: 75_000_000,
-      cacheWriteNanoUsdPerMTok: 150_000_000,
-    },
-    status: "ok",
-    httpStatus: 200,
-    latencyMs: 812,
-    ttfbMs: 95,
-    streamed: true,
-    requestId: newId("req"),
-    createdAt: time(1),
-    ...overrides,
-  };
-}
-
 
 const WHOLE_RANGE = { from: time(-1_000_000), to: time(1_000_000) };
 

@@ -40,18 +40,49 @@ async function storeKey(keyport: TestKeyport, sub: string): Promise<{ token: str
   return { token, id: response.body.id };
 }
 
+/** Alice's and Bob's keys, with Alice's ciphertext copied onto Bob's row (it must not open there). */
+async function storeWithBobHoldingAlicesCiphertext(keyport: TestKeyport) {
+  const alice = await storeKey(keyport, "alice");
+  const bob = await storeKey(keyport, "bob");
+  const database = new Database(path.join(dataDir, "keyport.db"));
+  database.prepare("update provider_keys set ciphertext = (select ciphertext from provider_keys where id = ?) where id = ?").run(alice.id, bob.id);
+  database.close();
+  mock.clearRequests();
+  return { alice, bob };
+}
+
 describe("secrets at rest", () => {
+  it("a gateway call with an owner's key that no longer opens: 409 key_undecryptable, the key marked and audited, nothing upstream", async () => {
+    const keyport = await startKeyport({ mock, dataDir: freshDataDir() });
+    try {
+      const { alice, bob } = await storeWithBobHoldingAlicesCiphertext(keyport);
+
+      const body = { model: "gpt-4o-mini", messages: [{ role: "user", content: "hello" }] };
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        const call = await keyport.request("POST", "/openai/v1/chat/completions", { token: bob.token, body });
+        expect(call.status, call.text).toBe(409);
+        expect(call.body.error).toMatchObject({ code: "key_undecryptable" });
+      }
+      expect(mock.requests()).toEqual([]);
+
+      const key = await keyport.request("GET", `/api/v1/api-keys/${bob.id}`, { token: bob.token });
+      expect(key.body).toMatchObject({ status: "undecryptable", statusDetail: expect.stringContaining("re-enter") });
+      const audit = await keyport.request("GET", "/api/v1/audit", { token: bob.token });
+      expect(audit.body.events.filter((event: { type: string }) => event.type === "key.undecryptable")).toHaveLength(1);
+
+      // Alice's key, whose ciphertext it is, still serves her calls.
+      const aliceCall = await keyport.request("POST", "/openai/v1/chat/completions", { token: alice.token, body });
+      expect(aliceCall.status, aliceCall.text).toBe(200);
+    } finally {
+      await keyport.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it("a ciphertext copied onto another owner's row does not open; the key is marked undecryptable and nothing goes upstream", async () => {
     const keyport = await startKeyport({ mock, dataDir: freshDataDir() });
     try {
-      const alice = await storeKey(keyport, "alice");
-      const bob = await storeKey(keyport, "bob");
-      const database = new Database(path.join(dataDir, "keyport.db"));
-      database
-        .prepare("update provider_keys set ciphertext = (select ciphertext from provider_keys where id = ?) where id = ?")
-        .run(alice.id, bob.id);
-      database.close();
-      mock.clearRequests();
+      const { alice, bob } = await storeWithBobHoldingAlicesCiphertext(keyport);
 
       const test = await keyport.request("POST", `/api/v1/api-keys/${bob.id}/test`, { token: bob.token });
       expect(test.status, test.text).toBe(409);

@@ -1,9 +1,8 @@
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
-import { newId } from "../../lib/ids.js";
 import { migrateToLatest } from "../migrations/migrations.js";
-import type { UsageRecord } from "../ports.js";
+import { newOwner, newUsageRecord } from "../fixtures.contract.js";
 import type { Database } from "../kysely/schema.js";
 import { createSqliteUsageWriter } from "./sqlite-usage-writer.js";
 
@@ -19,31 +18,6 @@ async function openMigrated(): Promise<{ db: Kysely<Database>; database: SqliteD
   opened.push(db);
   await migrateToLatest(db, "sqlite");
   return { db, database };
-}
-
-function record(): UsageRecord {
-  return {
-    id: newId("use"),
-    owner: "user:alice",
-    keyId: null,
-    source: "platform",
-    provider: "openai",
-    endpoint: "chat.completions",
-    model: "gpt-4o-mini",
-    inputTokens: 10,
-    outputTokens: 5,
-    cachedInputTokens: null,
-    cacheWriteTokens: null,
-    costNanoUsd: null,
-    prices: null,
-    status: "ok",
-    httpStatus: 200,
-    latencyMs: 3,
-    ttfbMs: 2,
-    streamed: false,
-    requestId: newId("req"),
-    createdAt: new Date().toISOString(),
-  };
 }
 
 describe("SQLite usage writer", () => {
@@ -63,7 +37,8 @@ describe("SQLite usage writer", () => {
     });
     while (!isInside) await new Promise((resolve) => setImmediate(resolve));
 
-    const written = write([record(), record()]);
+    const owner = newOwner();
+    const written = write([newUsageRecord(owner, null), newUsageRecord(owner, null)]);
     await new Promise((resolve) => setImmediate(resolve));
     // Still waiting for the connection: nothing may be in the open transaction.
     expect(database.prepare("select count(*) as n from usage_records").get()).toEqual({ n: 0 });
