@@ -19,7 +19,3 @@ export class DecryptError extends Error {
     this.reason = reason;
   }
 }
-
-export function isDecryptError(error: unknown): error is DecryptError {
-  return error instanceof DecryptError;
-}

@@ -3,10 +3,6 @@
 export const PROVIDER_IDS = ["openai", "anthropic"] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
 
-export function isProviderId(value: string): value is ProviderId {
-  return (PROVIDER_IDS as readonly string[]).includes(value);
-}
-
 /**
  * `undecryptable`: the stored ciphertext no longer opens (wrong or lost master key, tampering).
  * It is shown as "needs to be re-entered" and is never treated as "no key".

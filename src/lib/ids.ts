@@ -47,9 +47,3 @@ function takeRandom(target: Buffer, start: number, length: number): void {
   pool.bytes.copy(target, start, pool.offset, pool.offset + length);
   pool.offset += length;
 }
-
-const ID_PATTERN = /^[a-z]{2,3}_[0-9a-hjkmnp-tv-z]{26}$/;
-
-export function isWellFormedId(prefix: IdPrefix, value: string): boolean {
-  return value.startsWith(`${prefix}_`) && ID_PATTERN.test(value);
-}

@@ -150,7 +150,7 @@ async function addToKeyTotals(tx: Transaction<Database>, totals: KeyTotals): Pro
 export type UsageBatchWriter = (ordered: readonly UsageRecord[]) => Promise<void>;
 
 /** The portable writer: Kysely statements in one transaction, for any dialect. */
-export function createKyselyUsageBatchWriter(db: Kysely<Database>): UsageBatchWriter {
+function createKyselyUsageBatchWriter(db: Kysely<Database>): UsageBatchWriter {
   return async (ordered) => {
     await db.transaction().execute(async (tx) => {
       const inserted = await insertNew(tx, ordered);
