@@ -104,14 +104,38 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
 
   coordinator.onInvalidate((owner) => dropOwner(owner));
 
-  async function currentVersion(owner: string): Promise<number | undefined> {
+  /** The owner's version; a number right away when the coordinator answers synchronously (one instance). */
+  function currentVersion(owner: string): number | Promise<number | undefined> | undefined {
+    let version: number | Promise<number>;
     try {
-      const version = coordinator.version(owner);
-      return typeof version === "number" ? version : await version;
+      version = coordinator.version(owner);
     } catch (error) {
       onCoordinatorError(error);
       return undefined;
     }
+    if (typeof version === "number") return version;
+    return version.catch((error: unknown) => {
+      onCoordinatorError(error);
+      return undefined;
+    });
+  }
+
+  function read(owner: string, slot: string, version: number | undefined, load: () => Promise<V>): Promise<V> {
+    // Without a version nothing cached can be trusted, and nothing loaded can be labelled.
+    if (version === undefined) return load();
+    const key = entryKey(owner, slot);
+    const entry = entries.get(key);
+    if (entry !== undefined) {
+      if (entry.version === version && entry.expiresAtMs > clock.now().getTime()) {
+        entries.delete(key);
+        entries.set(key, entry);
+        return Promise.resolve(entry.value);
+      }
+      remove(key);
+    }
+    const flight = flights.get(key);
+    if (flight !== undefined && flight.version === version) return flight.promise;
+    return startFlight(key, owner, version, load);
   }
 
   function startFlight(key: string, owner: string, version: number, load: () => Promise<V>): Promise<V> {
@@ -138,24 +162,12 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
   }
 
   return {
-    async get(owner: string, slot: string, load: () => Promise<V>): Promise<V> {
+    get(owner: string, slot: string, load: () => Promise<V>): Promise<V> {
       if (isClosed) return load();
-      const version = await currentVersion(owner);
-      // Without a version nothing cached can be trusted, and nothing loaded can be labelled.
-      if (version === undefined) return load();
-      const key = entryKey(owner, slot);
-      const entry = entries.get(key);
-      if (entry !== undefined) {
-        if (entry.version === version && entry.expiresAtMs > clock.now().getTime()) {
-          entries.delete(key);
-          entries.set(key, entry);
-          return entry.value;
-        }
-        remove(key);
-      }
-      const flight = flights.get(key);
-      if (flight !== undefined && flight.version === version) return flight.promise;
-      return startFlight(key, owner, version, load);
+      // A synchronous version (one instance) serves a hit without an extra promise hop per call.
+      const version = currentVersion(owner);
+      if (version === undefined || typeof version === "number") return read(owner, slot, version, load);
+      return version.then((current) => read(owner, slot, current, load));
     },
     async invalidate(owner: string): Promise<void> {
       dropOwner(owner);

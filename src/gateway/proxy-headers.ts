@@ -67,7 +67,8 @@ export function upstreamRequestHeaders(
 const NO_TOKENS: ReadonlySet<string> = new Set();
 
 function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
-  if (value === undefined) return NO_TOKENS;
+  // The usual values name no other header: no Set to build on every call.
+  if (value === undefined || value === "keep-alive" || value === "close") return NO_TOKENS;
   const text = Array.isArray(value) ? value.join(",") : value;
   return new Set(text.split(",").map((token) => token.trim().toLowerCase()).filter((token) => token !== ""));
 }

@@ -8,7 +8,6 @@ import {
   headerValueOfKey,
   isRecord,
   parseEventData,
-  parseJson,
   providerErrorResponse,
   readJsonRequestBody,
   readProviderError,
@@ -25,6 +24,7 @@ import type {
   ProviderErrorResponse,
   StreamObserver,
 } from "../gateway-spec.js";
+import { fieldName, readTopLevelFields } from "../json-fields.js";
 import { readSseEventName } from "../sse.js";
 
 /** Paths under the base URL, which has no version path (`https://api.anthropic.com`). */
@@ -121,6 +121,9 @@ export function prepareAnthropicRequest(
   return { model: request.model, stream, body, hideUsageChunk: false };
 }
 
+/** The fields of a JSON answer that usage is read from; the rest is relayed unread. */
+const ANSWER_FIELDS = [fieldName("model"), fieldName("usage"), fieldName("input_tokens")];
+
 /**
  * Usage and model of a whole JSON answer; a malformed body gives `NO_USAGE`, never an exception.
  * For `count_tokens` the input count is what the request *would* use: the call itself is free,
@@ -130,8 +133,8 @@ export function anthropicUsageFromResponse(
   endpoint: GatewayEndpoint,
   body: Buffer,
 ): { usage: Usage; model: string | undefined } {
-  const json = parseJson(body.toString("utf8"));
-  if (!isRecord(json)) return { usage: NO_USAGE, model: undefined };
+  const json = readTopLevelFields(body, ANSWER_FIELDS);
+  if (json === undefined) return { usage: NO_USAGE, model: undefined };
   switch (endpoint) {
     case "messages":
       return {

@@ -9,7 +9,6 @@ import {
   headerValueOfKey,
   isRecord,
   parseEventData,
-  parseJson,
   providerErrorResponse,
   readJsonRequestBody,
   readProviderError,
@@ -26,6 +25,7 @@ import type {
   ProviderErrorResponse,
   StreamObserver,
 } from "../gateway-spec.js";
+import { fieldName, readTopLevelFields } from "../json-fields.js";
 import { readSseEventName, startsWithBytes } from "../sse.js";
 
 /** Paths under the base URL, which already ends in `/v1` (`https://api.openai.com/v1`). */
@@ -159,13 +159,16 @@ function withStreamUsage(json: Record<string, unknown>): Buffer | undefined {
   return Buffer.from(JSON.stringify({ ...json, stream_options: merged }));
 }
 
+/** The fields of a JSON answer that usage is read from; the rest is relayed unread. */
+const ANSWER_FIELDS = [fieldName("model"), fieldName("usage")];
+
 /** Usage and model of a whole JSON answer; a malformed body gives `NO_USAGE`, never an exception. */
 export function openAiUsageFromResponse(
   endpoint: GatewayEndpoint,
   body: Buffer,
 ): { usage: Usage; model: string | undefined } {
-  const json = parseJson(body.toString("utf8"));
-  if (!isRecord(json)) return { usage: NO_USAGE, model: undefined };
+  const json = readTopLevelFields(body, ANSWER_FIELDS);
+  if (json === undefined) return { usage: NO_USAGE, model: undefined };
   const model = stringField(json, "model");
   const usage = isRecord(json.usage) ? json.usage : undefined;
   switch (endpoint) {

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { newId } from "./ids.js";
+
+describe("newId", () => {
+  it("is the prefix, an underscore and 26 Crockford base32 characters", () => {
+    for (const prefix of ["key", "evt", "req", "use", "ps"] as const) {
+      expect(newId(prefix)).toMatch(new RegExp(`^${prefix}_[0-9a-hjkmnp-tv-z]{26}$`));
+    }
+  });
+
+  it("encodes the time in its first ten characters, most significant first", () => {
+    // 48 bits of time: the first nine characters are time alone; the tenth mixes in random bits.
+    expect(newId("use", 0).slice(4, 13)).toBe("000000000");
+    expect(newId("use", 2 ** 48 - 1).slice(4, 13)).toBe("zzzzzzzzz");
+    expect(newId("use", 1).slice(4, 14)).toMatch(/^000000000[0-7]$/);
+  });
+
+  it("sorts as text in creation-time order", () => {
+    const times = [1, 1_000, 1_795_616_324_123, 1_795_616_324_124, 2 ** 47];
+    const ids = times.map((time) => newId("use", time));
+    expect([...ids].sort()).toEqual(ids);
+  });
+
+  it("differs between two ids made in the same millisecond", () => {
+    const ids = new Set(Array.from({ length: 1_000 }, () => newId("req", 1_795_616_324_123)));
+    expect(ids.size).toBe(1_000);
+  });
+});
