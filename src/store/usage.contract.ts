@@ -71,6 +71,19 @@ export function describeUsageContract(currentStore: () => Store): void {
       expect(await store.keys.findById(owner, keyId)).toMatchObject({ totalRequests: 3, totalTokens: 3 * 1_500, costNanoUsd: 3 * 285_000 });
     });
 
+    it("stores a batch of many statements' worth, part of it stored before, once, and counts only the new records", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const keyId = await insertKey(owner);
+      const batch = Array.from({ length: 160 }, (_, index) => newRecord(owner, keyId, { createdAt: time(index) }));
+      const storedBefore = [0, 26, 27, 74, 159].map((index) => batch[index] as UsageRecord);
+      await store.usage.insertBatch(storedBefore);
+      await store.usage.insertBatch(batch);
+      expect(await store.usage.count()).toBe(160);
+      expect((await store.usage.listByOwner(owner, WHOLE_RANGE)).map((record) => record.id)).toEqual(batch.map((record) => record.id));
+      expect(await store.keys.findById(owner, keyId)).toMatchObject({ totalRequests: 160, costNanoUsd: 160 * 285_000, lastUsedAt: time(159) });
+    });
+
     it("counts each record once when a batch and its retry run at the same time", async () => {
       const store = currentStore();
       const owner = newOwner();
