@@ -495,6 +495,19 @@ describe("createJwtVerifier cache", () => {
     expect(await verifier.verify(b)).toEqual({ ok: false, reason: "not_yet_valid" });
   });
 
+  it("sweeps out expired tokens within a minute, so they neither stay in memory nor push live ones out", async () => {
+    const { verifier, testClock } = createVerifier({ cacheMaxEntries: 2 });
+    const longLived = notBefore("long");
+    expect(await verifier.verify(longLived)).toMatchObject({ ok: true });
+    expect(await verifier.verify(signHs({ sub: "short", exp: T0 + 2 }))).toMatchObject({ ok: true });
+    // A minute after the short token expired, the next lookup sweeps it out: a new token then
+    // fits beside the long-lived one instead of evicting it (the least recently used).
+    testClock.set(T0_MS + 70_000);
+    expect(await verifier.verify(notBefore("next"))).toMatchObject({ ok: true });
+    testClock.set(beforeNbfMs);
+    expect(await verifier.verify(longLived)).toMatchObject({ ok: true });
+  });
+
   it("hands out principals that cannot be changed", async () => {
     const { verifier } = createVerifier();
     const token = signHs(valid);

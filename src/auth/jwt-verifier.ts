@@ -244,10 +244,20 @@ type VerifiedOutcome = Extract<VerifyOutcome, { ok: true }>;
  * from the JWKS stops covering tokens already seen only at their `exp` — the same horizon a JWT
  * has anyway, since it cannot be revoked before it expires.
  */
+/** How often expired entries are swept out, so no token stays in memory long after it expired. */
+const SWEEP_INTERVAL_MS = 60_000;
+
 function createVerificationCache(maxEntries: number) {
   const entries = new Map<string, VerifiedOutcome>();
+  let lastSweepMs = 0;
+  const sweepExpired = (nowMs: number): void => {
+    if (nowMs - lastSweepMs < SWEEP_INTERVAL_MS) return;
+    lastSweepMs = nowMs;
+    for (const [key, entry] of entries) if (nowMs >= entry.expiresAt) entries.delete(key);
+  };
   return {
     get(key: string, nowMs: number): VerifiedOutcome | undefined {
+      sweepExpired(nowMs);
       const entry = entries.get(key);
       if (entry === undefined) return undefined;
       entries.delete(key);
