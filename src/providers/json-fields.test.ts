@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fieldName, readTopLevelFields } from "./json-fields.js";
+import { appendTopLevelField, fieldName, readTopLevelFields } from "./json-fields.js";
 
 const WANTED = [fieldName("model"), fieldName("usage")];
 
@@ -74,5 +74,15 @@ describe("readTopLevelFields", () => {
     const vectors = Array.from({ length: 200 }, (_, index) => ({ index, embedding: Array.from({ length: 256 }, (__, i) => i / 7) }));
     const text = JSON.stringify({ object: "list", data: vectors, model: "text-embedding-3-small", usage: { prompt_tokens: 8 } });
     expect(read(text)).toEqual({ model: "text-embedding-3-small", usage: { prompt_tokens: 8 } });
+  });
+});
+
+describe("appendTopLevelField", () => {
+  it("adds the member before the closing brace, trailing whitespace kept", () => {
+    expect(String(appendTopLevelField(Buffer.from('{"a":1} \n'), "b", { c: true }))).toBe('{"a":1,"b":{"c":true}} \n');
+  });
+
+  it("gives undefined for a body that does not end in a brace", () => {
+    for (const text of ["", "  ", "[1]", '{"a":1', '"x"']) expect(appendTopLevelField(Buffer.from(text), "b", 1), text).toBeUndefined();
   });
 });

@@ -54,6 +54,19 @@ export function readTopLevelFields(body: Buffer, wanted: readonly FieldName[]): 
   }
 }
 
+/**
+ * `body`, a JSON object with at least one member that does not have `name`, with `"name": value`
+ * added as its last member; every other byte stays as the client wrote it (formatting, and
+ * numbers beyond what a JavaScript number holds). `undefined` when the body does not end in `}`.
+ */
+export function appendTopLevelField(body: Buffer, name: string, value: unknown): Buffer | undefined {
+  let end = body.length - 1;
+  while (end >= 0 && (body[end] === 0x20 || body[end] === 0x0a || body[end] === 0x0d || body[end] === 0x09)) end -= 1;
+  if (end < 0 || body[end] !== CLOSE_BRACE) return undefined;
+  const member = Buffer.from(`,${JSON.stringify(name)}:${JSON.stringify(value)}`, "utf8");
+  return Buffer.concat([body.subarray(0, end), member, body.subarray(end)]);
+}
+
 function skipSpace(body: Buffer, from: number): number {
   let at = from;
   for (;;) {

@@ -167,6 +167,14 @@ describe("prepareRequest", () => {
     expect(JSON.parse(String(result.body))).toEqual({ ...request, stream_options: { include_usage: true } });
   });
 
+  it("adds stream_options after the client's last member and leaves every other byte as it was", () => {
+    // A seed beyond 2^53 would lose digits if the body were parsed and written out again.
+    const text = '{\n  "model": "gpt-4o-mini",\n  "seed": 12345678901234567890,\n  "stream": true,\n  "messages": [{"role": "user", "content": "hi"}]\n}\n';
+    const result = prepared("chat.completions", Buffer.from(text));
+    expect(result).toMatchObject({ stream: true, hideUsageChunk: true });
+    expect(String(result.body)).toBe(text.replace(/\n\}\n$/, '\n,"stream_options":{"include_usage":true}}\n'));
+  });
+
   it("keeps the client's other stream_options fields", () => {
     const request = { ...chatRequest, stream: true, stream_options: { include_obfuscation: false } };
     const result = prepared("chat.completions", body(request));

@@ -25,7 +25,7 @@ import type {
   ProviderErrorResponse,
   StreamObserver,
 } from "../gateway-spec.js";
-import { fieldName, readTopLevelFields } from "../json-fields.js";
+import { appendTopLevelField, fieldName, readTopLevelFields } from "../json-fields.js";
 import { readSseEventName, startsWithBytes } from "../sse.js";
 
 /** Paths under the base URL, which already ends in `/v1` (`https://api.openai.com/v1`). */
@@ -132,8 +132,8 @@ export function prepareOpenAiRequest(endpoint: GatewayEndpoint, body: Buffer | u
   if (request instanceof AppError) return request;
   // Embeddings never stream; a stray `stream: true` must not make the gateway expect events.
   const stream = request.stream && endpoint !== "embeddings";
-  if (endpoint === "chat.completions" && stream) {
-    const changed = withStreamUsage(request.json);
+  if (endpoint === "chat.completions" && stream && body !== undefined) {
+    const changed = withStreamUsage(request.json, body);
     if (changed !== undefined) return { model: request.model, stream, body: changed, hideUsageChunk: true };
   }
   return { model: request.model, stream, body, hideUsageChunk: false };
@@ -148,11 +148,17 @@ export function prepareOpenAiRequest(endpoint: GatewayEndpoint, body: Buffer | u
  * refuse anyway: forwarded as it is, OpenAI explains the mistake).
  *
  * What the client still sees of it: `"usage": null` on every other chunk, which the SDK types
- * allow. Re-serialising changes formatting only, except that an integer beyond 2^53 (say, a huge
- * `seed`) would lose precision.
+ * allow. Usually the client sent no `stream_options`, and the field is added after the body's
+ * last member, every other byte as the client wrote it. A `stream_options` to complete means
+ * re-serialising the body: formatting changes, and an integer beyond 2^53 (say, a huge `seed`)
+ * would lose precision.
  */
-function withStreamUsage(json: Record<string, unknown>): Buffer | undefined {
+function withStreamUsage(json: Record<string, unknown>, body: Buffer): Buffer | undefined {
   const streamOptions = json.stream_options;
+  if (streamOptions === undefined && !Object.hasOwn(json, "stream_options")) {
+    const appended = appendTopLevelField(body, "stream_options", { include_usage: true });
+    if (appended !== undefined) return appended;
+  }
   if (isRecord(streamOptions) && streamOptions.include_usage === true) return undefined;
   if (streamOptions !== undefined && streamOptions !== null && !isRecord(streamOptions)) return undefined;
   const merged = { ...(isRecord(streamOptions) ? streamOptions : {}), include_usage: true };
