@@ -4,7 +4,8 @@ import { isRecord, stringField } from "../lib/json-values.js";
 import type { Redacted } from "../lib/redacted.js";
 import type { Usage } from "../lib/usage.js";
 import type { GatewayEndpoint, ProviderErrorResponse, StreamObserver } from "./gateway-spec.js";
-import { createSseSplitter, readSseEvent } from "./sse.js";
+import { type FieldName, readTopLevelFields } from "./json-fields.js";
+import { createSseSplitter, readSseDataBytes } from "./sse.js";
 
 export { isRecord, stringField };
 
@@ -29,10 +30,13 @@ export function parseJson(text: string): unknown {
   }
 }
 
-/** The JSON data of one whole SSE event, or `undefined` (no data, `[DONE]`, not JSON). */
-export function parseEventData(event: Buffer): unknown {
-  const { data } = readSseEvent(event);
-  return data === undefined ? undefined : parseJson(data);
+/**
+ * The wanted top-level fields of one whole SSE event's JSON data, or `undefined` (no data,
+ * `[DONE]`, not a JSON object). Only those fields are parsed (see `readTopLevelFields`).
+ */
+export function readEventFields(event: Buffer, wanted: readonly FieldName[]): Record<string, unknown> | undefined {
+  const data = readSseDataBytes(event);
+  return data === undefined ? undefined : readTopLevelFields(data, wanted);
 }
 
 /**
@@ -165,14 +169,15 @@ export type SseInspector = {
  */
 export function createSseObserver(inspector: SseInspector, options: { isFiltering: boolean }): StreamObserver {
   const splitter = createSseSplitter();
-  const common = {
-    usage: () => inspector.usage(),
-    model: () => inspector.model(),
-    sawError: () => inspector.sawError(),
-  };
+  // Written out, not spread from a shared object: one observer per streamed call.
+  const usage = () => inspector.usage();
+  const model = () => inspector.model();
+  const sawError = () => inspector.sawError();
   if (!options.isFiltering) {
     return {
-      ...common,
+      usage,
+      model,
+      sawError,
       push(chunk) {
         for (const piece of splitter.push(chunk)) {
           if (piece.isWholeEvent) inspector.inspect(piece.bytes);
@@ -188,7 +193,9 @@ export function createSseObserver(inspector: SseInspector, options: { isFilterin
     };
   }
   return {
-    ...common,
+    usage,
+    model,
+    sawError,
     push(chunk) {
       const wasHolding = splitter.heldBytes() > 0;
       const pieces = splitter.push(chunk);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createSseSplitter, readSseEvent, readSseEventName } from "./sse.js";
+import { createSseSplitter, readSseEvent, readSseDataBytes, readSseEventName } from "./sse.js";
 import type { SsePiece } from "./sse.js";
 
 // Stream fixtures are the raw bytes an upstream sent, blank lines included.
@@ -166,5 +166,35 @@ describe("readSseEventName", () => {
     ["event: last", "last"],
   ])("reads the name of %j", (text, name) => {
     expect(readSseEventName(Buffer.from(text))).toBe(name);
+  });
+});
+
+describe("readSseDataBytes", () => {
+  const read = (text: string) => readSseDataBytes(Buffer.from(text, "utf8"))?.toString("utf8");
+
+  it("is the one data line's value, as a view of the event's bytes", () => {
+    const event = Buffer.from('event: message_delta\ndata: {"usage":{"output_tokens":3}}\n\n');
+    const data = readSseDataBytes(event);
+    expect(data?.toString()).toBe('{"usage":{"output_tokens":3}}');
+    expect(data?.buffer).toBe(event.buffer);
+  });
+
+  it("reads CRLF lines, a value without the optional space, and an empty value", () => {
+    expect(read('data: {"a":1}\r\n\r\n')).toBe('{"a":1}');
+    expect(read("data:[DONE]\n\n")).toBe("[DONE]");
+    expect(read("data:\n\n")).toBe("");
+    expect(read("data\n\n")).toBe("");
+  });
+
+  it("skips comments and other fields, and joins several data lines with a newline, as readSseEvent does", () => {
+    expect(read(': keep-alive\nid: 7\ndata: {"a":1}\n\n')).toBe('{"a":1}');
+    const several = 'event: x\ndata: {"a":\ndata: 1}\n\n';
+    expect(read(several)).toBe(readSseEvent(Buffer.from(several)).data);
+  });
+
+  it("is undefined for an event without data", () => {
+    expect(read("event: ping\n\n")).toBeUndefined();
+    expect(read(": comment\n\n")).toBeUndefined();
+    expect(read("datum: 1\n\n")).toBeUndefined();
   });
 });

@@ -166,6 +166,42 @@ export function readSseEvent(bytes: Buffer): SseEvent {
   return { name, data: data.length === 0 ? undefined : data.join("\n") };
 }
 
+const DATA_NAME = Buffer.from("data");
+
+/**
+ * The `data:` value of one whole event as bytes, without decoding it: a view of `bytes` when the
+ * event has one `data:` line (what providers send), the lines joined with `\n` when it has
+ * several, `undefined` when it has none.
+ */
+export function readSseDataBytes(bytes: Buffer): Buffer | undefined {
+  let found: Buffer | undefined;
+  let count = 0;
+  for (let lineStart = 0; lineStart < bytes.length; ) {
+    const newline = bytes.indexOf(LF, lineStart);
+    const lineEnd = newline === -1 ? bytes.length : newline;
+    const contentEnd = lineEnd > lineStart && bytes[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
+    const lineLength = contentEnd - lineStart;
+    // `data:value`, `data: value`, or a bare `data` line (a field without a colon has an empty value).
+    if (lineLength >= DATA_NAME.length && startsWithBytes(bytes.subarray(lineStart, contentEnd), DATA_NAME)) {
+      const afterName = lineStart + DATA_NAME.length;
+      if (afterName === contentEnd) {
+        count += 1;
+        found = bytes.subarray(contentEnd, contentEnd);
+      } else if (bytes[afterName] === 0x3a) {
+        count += 1;
+        let valueStart = afterName + 1;
+        if (valueStart < contentEnd && bytes[valueStart] === 0x20) valueStart += 1;
+        found = bytes.subarray(valueStart, contentEnd);
+      }
+    }
+    lineStart = lineEnd + 1;
+  }
+  if (count <= 1) return found;
+  // Several data lines (allowed, sent by no provider): the spec joins them with a newline.
+  const { data } = readSseEvent(bytes);
+  return data === undefined ? undefined : Buffer.from(data, "utf8");
+}
+
 /**
  * The `event:` name of one whole event, without decoding the rest of it: the hot path calls this
  * for every event of an Anthropic stream.

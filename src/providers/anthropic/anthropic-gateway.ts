@@ -7,7 +7,7 @@ import {
   createUpstreamUrl,
   headerValueOfKey,
   isRecord,
-  parseEventData,
+  readEventFields,
   providerErrorResponse,
   readJsonRequestBody,
   readProviderError,
@@ -199,6 +199,10 @@ export function createAnthropicStreamObserver(
  * two events are parsed; every other event is recognised by its name alone.
  * @see https://docs.claude.com/en/docs/build-with-claude/streaming#event-types
  */
+/** What the inspector reads of `message_start` (the message) and of `message_delta` (its usage). */
+const START_EVENT_FIELDS = [fieldName("message")];
+const DELTA_EVENT_FIELDS = [fieldName("usage")];
+
 function createAnthropicInspector(): SseInspector {
   let fields: UsageFields = { input: undefined, cacheRead: undefined, cacheWrite: undefined, output: undefined };
   let model: string | undefined;
@@ -208,8 +212,8 @@ function createAnthropicInspector(): SseInspector {
       const name = readSseEventName(event);
       if (name === "error") sawError = true;
       if (name !== "message_start" && name !== "message_delta") return "keep";
-      const json = parseEventData(event);
-      if (!isRecord(json)) return "keep";
+      const json = readEventFields(event, name === "message_start" ? START_EVENT_FIELDS : DELTA_EVENT_FIELDS);
+      if (json === undefined) return "keep";
       const holder = name === "message_start" ? json.message : json;
       if (!isRecord(holder)) return "keep";
       if (name === "message_start") model = stringField(holder, "model") ?? model;

@@ -8,7 +8,7 @@ import {
   hasObjectField,
   headerValueOfKey,
   isRecord,
-  parseEventData,
+  readEventFields,
   providerErrorResponse,
   readJsonRequestBody,
   readProviderError,
@@ -237,6 +237,10 @@ export function createOpenAiStreamObserver(
  * `response.usage`. Only events with a non-null `usage` object are parsed; errors are told by
  * their first bytes (chat) or event name (Responses API).
  */
+/** What the inspector reads of a chat chunk, and of a Responses API event (its `response`). */
+const CHAT_EVENT_FIELDS = [fieldName("usage"), fieldName("model"), fieldName("choices")];
+const RESPONSES_EVENT_FIELDS = [fieldName("response")];
+
 function createOpenAiInspector(isResponses: boolean, isFiltering: boolean): SseInspector {
   let usage: Usage = NO_USAGE;
   let model: string | undefined;
@@ -245,8 +249,8 @@ function createOpenAiInspector(isResponses: boolean, isFiltering: boolean): SseI
     inspect(event) {
       if (isResponses ? isResponsesErrorEvent(event) : startsWithBytes(event, ERROR_CHUNK_PREFIX)) sawError = true;
       if (!hasObjectField(event, USAGE_KEY)) return "keep";
-      const json = parseEventData(event);
-      if (!isRecord(json)) return "keep";
+      const json = readEventFields(event, isResponses ? RESPONSES_EVENT_FIELDS : CHAT_EVENT_FIELDS);
+      if (json === undefined) return "keep";
       const holder = isResponses ? json.response : json;
       if (!isRecord(holder) || !isRecord(holder.usage)) return "keep";
       // Totals, not increments: a later report replaces an earlier one.
