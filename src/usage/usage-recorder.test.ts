@@ -114,6 +114,19 @@ describe("usage recorder", () => {
     expect(recorder.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failedBatches: 0 });
   });
 
+  it("writes the full batches at once and leaves a remainder for its timer, so small batches stay rare", async () => {
+    vi.useFakeTimers();
+    const repo = createFakeRepo();
+    const recorder = track(createUsageRecorder({ usage: repo, batchSize: 2, flushIntervalMs: 1_000 }));
+    for (let index = 0; index < 5; index += 1) recorder.record(newRecord());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(repo.calls).toEqual([2, 2]);
+    expect(recorder.stats()).toMatchObject({ queued: 1, written: 4 });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(repo.calls).toEqual([2, 2, 1]);
+    expect(recorder.stats()).toMatchObject({ queued: 0, written: 5 });
+  });
+
   it("writes queued records on its timer", async () => {
     vi.useFakeTimers();
     const repo = createFakeRepo();
