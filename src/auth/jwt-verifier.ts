@@ -233,20 +233,20 @@ function claimFailureReason(error: errors.JWTClaimValidationFailed): VerifyFailu
 
 type VerifiedOutcome = Extract<VerifyOutcome, { ok: true }>;
 
+/** How often expired entries are swept out, so no token stays in memory long after it expired. */
+const SWEEP_INTERVAL_MS = 60_000;
+
 /**
  * Remembers successful verifications, because the gateway verifies the token on every proxied
- * call and an RSA/ECDSA verification costs far more than a hash and a map lookup. Keyed by the
- * SHA-256 of the token (the token itself is never stored), bounded (oldest entry evicted first;
- * a hit moves the entry to the back, so eviction is least-recently-used), and an entry is honoured
- * only while `now < exp` — after that the token goes through full verification again, which
- * applies the clock tolerance and refuses it. Only successes are cached, so garbage tokens cannot
+ * call and an RSA/ECDSA verification costs far more than a map lookup. Keyed by the token itself
+ * (a hit must match it whole), bounded (oldest entry evicted first; a hit moves the entry to the
+ * back, so eviction is least-recently-used), and an entry is honoured only while `now < exp` —
+ * after that the token goes through full verification again, which applies the clock tolerance
+ * and refuses it; expired entries are swept out once a minute. Only successes are cached, so garbage tokens cannot
  * evict real entries and an `unavailable` never outlives a JWKS outage. The cost: a key removed
  * from the JWKS stops covering tokens already seen only at their `exp` — the same horizon a JWT
  * has anyway, since it cannot be revoked before it expires.
  */
-/** How often expired entries are swept out, so no token stays in memory long after it expired. */
-const SWEEP_INTERVAL_MS = 60_000;
-
 function createVerificationCache(maxEntries: number) {
   const entries = new Map<string, VerifiedOutcome>();
   let lastSweepMs = 0;

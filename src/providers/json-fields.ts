@@ -61,19 +61,21 @@ export function readTopLevelFields(body: Buffer, wanted: readonly FieldName[]): 
  */
 export function appendTopLevelField(body: Buffer, name: string, value: unknown): Buffer | undefined {
   let end = body.length - 1;
-  while (end >= 0 && (body[end] === 0x20 || body[end] === 0x0a || body[end] === 0x0d || body[end] === 0x09)) end -= 1;
+  while (end >= 0 && isSpace(body[end])) end -= 1;
   if (end < 0 || body[end] !== CLOSE_BRACE) return undefined;
   const member = Buffer.from(`,${JSON.stringify(name)}:${JSON.stringify(value)}`, "utf8");
   return Buffer.concat([body.subarray(0, end), member, body.subarray(end)]);
 }
 
+/** JSON's whitespace: space, line feed, carriage return, tab. */
+function isSpace(byte: number | undefined): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
 function skipSpace(body: Buffer, from: number): number {
   let at = from;
-  for (;;) {
-    const byte = body[at];
-    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return at;
-    at += 1;
-  }
+  while (isSpace(body[at])) at += 1;
+  return at;
 }
 
 /** The index of the quote closing the string that opens at `start`, or -1. */
@@ -102,7 +104,7 @@ function valueEndAt(body: Buffer, start: number): number {
   let at = start;
   for (;;) {
     const byte = body[at];
-    if (byte === undefined || byte === COMMA || byte === CLOSE_BRACE || byte === CLOSE_BRACKET || byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09) {
+    if (byte === undefined || byte === COMMA || byte === CLOSE_BRACE || byte === CLOSE_BRACKET || isSpace(byte)) {
       return at === start ? -1 : at;
     }
     at += 1;

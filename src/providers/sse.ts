@@ -167,6 +167,7 @@ export function readSseEvent(bytes: Buffer): SseEvent {
 }
 
 const DATA_NAME = Buffer.from("data");
+const COLON = 0x3a;
 
 /**
  * The `data:` value of one whole event as bytes, without decoding it: a view of `bytes` when the
@@ -180,14 +181,13 @@ export function readSseDataBytes(bytes: Buffer): Buffer | undefined {
     const newline = bytes.indexOf(LF, lineStart);
     const lineEnd = newline === -1 ? bytes.length : newline;
     const contentEnd = lineEnd > lineStart && bytes[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
-    const lineLength = contentEnd - lineStart;
     // `data:value`, `data: value`, or a bare `data` line (a field without a colon has an empty value).
-    if (lineLength >= DATA_NAME.length && startsWithBytes(bytes.subarray(lineStart, contentEnd), DATA_NAME)) {
+    if (startsWithBytes(bytes.subarray(lineStart, contentEnd), DATA_NAME)) {
       const afterName = lineStart + DATA_NAME.length;
       if (afterName === contentEnd) {
         count += 1;
         found = bytes.subarray(contentEnd, contentEnd);
-      } else if (bytes[afterName] === 0x3a) {
+      } else if (bytes[afterName] === COLON) {
         count += 1;
         let valueStart = afterName + 1;
         if (valueStart < contentEnd && bytes[valueStart] === 0x20) valueStart += 1;

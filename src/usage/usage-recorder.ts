@@ -140,7 +140,8 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
    * each for a handful of records.
    */
   async function writeQueued(): Promise<void> {
-    for (let isFirst = true; isFirst ? pending.size() > 0 : pending.size() >= batchSize; isFirst = false) {
+    if (pending.size() === 0) return;
+    do {
       const batch = pending.take(batchSize);
       inFlight = batch.length;
       try {
@@ -158,7 +159,7 @@ export function createUsageRecorder(deps: UsageRecorderDeps): UsageRecorder {
       written += batch.length;
       consecutiveFailures = 0;
       retryAt = 0;
-    }
+    } while (pending.size() >= batchSize);
   }
 
   /** One writer at a time: a second caller joins the write in progress. */

@@ -7,8 +7,8 @@ import {
   createUpstreamUrl,
   headerValueOfKey,
   isRecord,
-  readEventFields,
   providerErrorResponse,
+  readEventFields,
   readJsonRequestBody,
   readProviderError,
   streamErrorEvent,
@@ -192,6 +192,10 @@ export function createAnthropicStreamObserver(
   return createSseObserver(createAnthropicInspector(), { isFiltering: false });
 }
 
+/** What the inspector reads of `message_start` (the message) and of `message_delta` (its usage). */
+const START_EVENT_FIELDS = [fieldName("message")];
+const DELTA_EVENT_FIELDS = [fieldName("usage")];
+
 /**
  * `message_start` carries the input side (and an initial `output_tokens`); each `message_delta`
  * carries CUMULATIVE counts, so the latest replaces the earlier ones and nothing is summed. A
@@ -199,10 +203,6 @@ export function createAnthropicStreamObserver(
  * two events are parsed; every other event is recognised by its name alone.
  * @see https://docs.claude.com/en/docs/build-with-claude/streaming#event-types
  */
-/** What the inspector reads of `message_start` (the message) and of `message_delta` (its usage). */
-const START_EVENT_FIELDS = [fieldName("message")];
-const DELTA_EVENT_FIELDS = [fieldName("usage")];
-
 function createAnthropicInspector(): SseInspector {
   let fields: UsageFields = { input: undefined, cacheRead: undefined, cacheWrite: undefined, output: undefined };
   let model: string | undefined;

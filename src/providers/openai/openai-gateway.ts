@@ -8,8 +8,8 @@ import {
   hasObjectField,
   headerValueOfKey,
   isRecord,
-  readEventFields,
   providerErrorResponse,
+  readEventFields,
   readJsonRequestBody,
   readProviderError,
   streamErrorEvent,
@@ -155,7 +155,7 @@ export function prepareOpenAiRequest(endpoint: GatewayEndpoint, body: Buffer | u
  */
 function withStreamUsage(json: Record<string, unknown>, body: Buffer): Buffer | undefined {
   const streamOptions = json.stream_options;
-  if (streamOptions === undefined && !Object.hasOwn(json, "stream_options")) {
+  if (!Object.hasOwn(json, "stream_options")) {
     const appended = appendTopLevelField(body, "stream_options", { include_usage: true });
     if (appended !== undefined) return appended;
   }
@@ -230,6 +230,10 @@ export function createOpenAiStreamObserver(
   return createSseObserver(createOpenAiInspector(endpoint === "responses", isFiltering), { isFiltering });
 }
 
+/** What the inspector reads of a chat chunk, and of a Responses API event (its `response`). */
+const CHAT_EVENT_FIELDS = [fieldName("usage"), fieldName("model"), fieldName("choices")];
+const RESPONSES_EVENT_FIELDS = [fieldName("response")];
+
 /**
  * Chat streams: every chunk carries `"usage":null` or no usage at all, except the usage chunk
  * (empty `choices`) and, on some compatible upstreams, a last chunk with both choices and usage.
@@ -237,10 +241,6 @@ export function createOpenAiStreamObserver(
  * `response.usage`. Only events with a non-null `usage` object are parsed; errors are told by
  * their first bytes (chat) or event name (Responses API).
  */
-/** What the inspector reads of a chat chunk, and of a Responses API event (its `response`). */
-const CHAT_EVENT_FIELDS = [fieldName("usage"), fieldName("model"), fieldName("choices")];
-const RESPONSES_EVENT_FIELDS = [fieldName("response")];
-
 function createOpenAiInspector(isResponses: boolean, isFiltering: boolean): SseInspector {
   let usage: Usage = NO_USAGE;
   let model: string | undefined;

@@ -62,6 +62,12 @@ export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDa
        last_used_at = case when last_used_at is null or last_used_at < ? then ? else last_used_at end
      where owner = ? and id = ?`,
   );
+  const insertOneByOne = (ordered: readonly UsageRecord[], from: number, to: number, fresh: UsageRecord[]): void => {
+    for (let index = from; index < to; index += 1) {
+      const record = ordered[index] as UsageRecord;
+      if (insertOne(record)) fresh.push(record);
+    }
+  };
   const write = database.transaction((ordered: readonly UsageRecord[]) => {
     const fresh: UsageRecord[] = [];
     let start = 0;
@@ -72,16 +78,10 @@ export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDa
         for (let index = start; index < end; index += 1) fresh.push(ordered[index] as UsageRecord);
       } catch (error) {
         if (!(error instanceof ChunkHadStoredRows)) throw error;
-        for (let index = start; index < end; index += 1) {
-          const record = ordered[index] as UsageRecord;
-          if (insertOne(record)) fresh.push(record);
-        }
+        insertOneByOne(ordered, start, end, fresh);
       }
     }
-    for (let index = start; index < ordered.length; index += 1) {
-      const record = ordered[index] as UsageRecord;
-      if (insertOne(record)) fresh.push(record);
-    }
+    insertOneByOne(ordered, start, ordered.length, fresh);
     for (const totals of totalsPerKey(fresh)) addTotals.run(...totalsParameters(totals));
   });
   return (ordered) =>
