@@ -91,6 +91,34 @@ export type UsageRecordsTable = {
   created_at: string;
 };
 
+/**
+ * The daily roll-up of `usage_records` (migration 0003): sums per owner, UTC day, source,
+ * provider, model and key, kept in step by the usage batch. Counts and sums treat null as 0;
+ * `unpriced` counts records whose cost is null.
+ */
+export type UsageDailyTable = {
+  owner: string;
+  /** `YYYY-MM-DD`: the first ten characters of the records' `created_at`. */
+  day: string;
+  source: string;
+  provider: string;
+  model: string;
+  /** The key id, or `PLATFORM_KEY_ID` for platform records (a primary key holds no null). */
+  key_id: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  cost_nano_usd: number;
+  unpriced: number;
+};
+
+/**
+ * `usage_daily.key_id` of platform records. Never a real key id: the recorder refuses a record
+ * whose key id is an empty string.
+ */
+export const PLATFORM_KEY_ID = "";
+
 /** Every table the store reads or writes. */
 export type Database = {
   master_keys: MasterKeysTable;
@@ -99,6 +127,7 @@ export type Database = {
   audit_events: AuditEventsTable;
   idempotency_keys: IdempotencyKeysTable;
   usage_records: UsageRecordsTable;
+  usage_daily: UsageDailyTable;
 };
 
 /** Unique indexes whose violation is an expected outcome, named identically on both dialects. */

@@ -4,6 +4,7 @@ import { AppError } from "../../lib/errors.js";
 import type { StoreDialectName } from "../kysely/dialect-hooks.js";
 import { foundationMigration } from "./0001-foundation.js";
 import { usageMigration } from "./0002-usage.js";
+import { usageDailyMigration } from "./0003-usage-daily.js";
 
 /**
  * Every migration, in order. The list is static because the code runs compiled from dist/,
@@ -13,6 +14,7 @@ import { usageMigration } from "./0002-usage.js";
 const MIGRATIONS: ReadonlyArray<readonly [name: string, create: (dialect: StoreDialectName) => Migration]> = [
   ["0001_foundation", foundationMigration],
   ["0002_usage", usageMigration],
+  ["0003_usage_daily", usageDailyMigration],
 ];
 
 /** A Kysely migration provider over the static list, built for one dialect. */
