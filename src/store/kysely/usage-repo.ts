@@ -3,6 +3,7 @@ import { PROVIDER_IDS } from "../../lib/domain.js";
 import type { UnitPrices, UsageRecord, UsageRepo, UsageSource, UsageStatus } from "../ports.js";
 import { toBoolean, toMember, toNullableSafeInteger, toSafeInteger } from "./row-values.js";
 import type { Database, UsageRecordsTable } from "./schema.js";
+import { toDailyRow, totalsPerDay, upsertDailyTotals } from "./usage-daily.js";
 import { summarizeUsage } from "./usage-summary.js";
 
 const USAGE_SOURCES = ["byok", "platform"] as const satisfies readonly UsageSource[];
@@ -144,8 +145,9 @@ async function addToKeyTotals(tx: Transaction<Database>, totals: KeyTotals): Pro
 }
 
 /**
- * Writes one batch in one transaction: the records not yet stored, then their keys' totals.
- * `ordered` holds unique ids in ascending order (one lock order for concurrent writers).
+ * Writes one batch in one transaction: the records not yet stored, then their keys' totals and
+ * their days' roll-up (`usage_daily`), both from those new records only. `ordered` holds unique
+ * ids in ascending order (one lock order for concurrent writers).
  */
 export type UsageBatchWriter = (ordered: readonly UsageRecord[]) => Promise<void>;
 
@@ -156,17 +158,19 @@ function createKyselyUsageBatchWriter(db: Kysely<Database>): UsageBatchWriter {
       const inserted = await insertNew(tx, ordered);
       const fresh = ordered.filter((record) => inserted.has(record.id));
       for (const totals of totalsPerKey(fresh)) await addToKeyTotals(tx, totals);
+      for (const totals of totalsPerDay(fresh)) await upsertDailyTotals(tx, toDailyRow(totals)).execute();
     });
   };
 }
 
 /**
- * The shared usage repository. Each batch is one transaction: the insert and the key totals
- * commit together, and only records this call inserted are added to the totals, so a batch
- * retried after a lost acknowledgement never counts twice. On SQLite the transaction holds the
- * single writer lock (`BEGIN IMMEDIATE`), so batches are kept to plain inserts and one short
- * UPDATE per key. A dialect may bring its own `writeBatch` with the same contract (SQLite does:
- * prepared statements, since the batch insert runs on the event loop).
+ * The shared usage repository. Each batch is one transaction: the insert, the key totals and the
+ * daily roll-up commit together, and only records this call inserted are added to the totals and
+ * the roll-up, so a batch retried after a lost acknowledgement never counts twice. On SQLite the
+ * transaction holds the single writer lock (`BEGIN IMMEDIATE`), so batches are kept to plain
+ * inserts, one short UPDATE per key and one upsert per roll-up row. A dialect may bring its own
+ * `writeBatch` with the same contract (SQLite does: prepared statements, since the batch insert
+ * runs on the event loop).
  */
 export function createUsageRepo(db: Kysely<Database>, writeBatch: UsageBatchWriter = createKyselyUsageBatchWriter(db)): UsageRepo {
   return {

@@ -2,6 +2,7 @@ import type SqliteDatabase from "better-sqlite3";
 import type { Kysely } from "kysely";
 import type { UsageRecord } from "../ports.js";
 import type { Database } from "../kysely/schema.js";
+import { type DailyTotals, toDailyRow, totalsPerDay, upsertDailyTotals } from "../kysely/usage-daily.js";
 import { type KeyTotals, totalsPerKey, toRow, type UsageBatchWriter } from "../kysely/usage-repo.js";
 
 /**
@@ -18,9 +19,9 @@ class ChunkHadStoredRows extends Error {}
 
 /**
  * The usage batch writer for SQLite: the same transaction as the portable writer (insert what is
- * new, add only that to the keys' totals), with statements prepared once. better-sqlite3 runs
- * synchronously on the event loop, so building and preparing a statement per batch through
- * Kysely is CPU every gateway call pays for. The batch runs on Kysely's one connection, taken
+ * new, add only that to the keys' totals and the daily roll-up), with statements prepared once.
+ * better-sqlite3 runs synchronously on the event loop, so building and preparing a statement per
+ * batch through Kysely is CPU every gateway call pays for. The batch runs on Kysely's one connection, taken
  * through `db.connection()`, so it never lands inside another store transaction.
  *
  * Rows go in 25 at a time. Only rows this batch inserted may add to the totals, and a multi-row
@@ -62,6 +63,7 @@ export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDa
        last_used_at = case when last_used_at is null or last_used_at < ? then ? else last_used_at end
      where owner = ? and id = ?`,
   );
+  const addToDay = prepareDailyUpsert(db, database);
   const insertOneByOne = (ordered: readonly UsageRecord[], from: number, to: number, fresh: UsageRecord[]): void => {
     for (let index = from; index < to; index += 1) {
       const record = ordered[index] as UsageRecord;
@@ -83,6 +85,7 @@ export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDa
     }
     insertOneByOne(ordered, start, ordered.length, fresh);
     for (const totals of totalsPerKey(fresh)) addTotals.run(...totalsParameters(totals));
+    for (const totals of totalsPerDay(fresh)) addToDay(totals);
   });
   return (ordered) =>
     db.connection().execute(async () => {
@@ -92,4 +95,32 @@ export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDa
 
 function totalsParameters(totals: KeyTotals): unknown[] {
   return [totals.requests, totals.tokens, totals.costNanoUsd, totals.lastUsedAt, totals.lastUsedAt, totals.owner, totals.keyId];
+}
+
+/**
+ * The portable writer's roll-up upsert, compiled once by Kysely and prepared once; each group's
+ * values bind by position in the order of `toDailyRow`'s columns, which is the order Kysely
+ * compiled them in.
+ */
+function prepareDailyUpsert(db: Kysely<Database>, database: SqliteDatabase.Database): (totals: DailyTotals) => void {
+  const sample = toDailyRow({
+    owner: "",
+    day: "",
+    source: "platform",
+    provider: "openai",
+    model: "",
+    keyId: null,
+    requests: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedInputTokens: 0,
+    costNanoUsd: 0,
+    unpriced: 0,
+  });
+  const columns = Object.keys(sample) as (keyof typeof sample)[];
+  const upsert = database.prepare(upsertDailyTotals(db, sample).compile().sql);
+  return (totals) => {
+    const row = toDailyRow(totals);
+    upsert.run(columns.map((column) => row[column]));
+  };
 }
