@@ -227,6 +227,7 @@ export type UsageRepo = {
 
 export type UsageGroupBy = "day" | "model" | "key" | "provider";
 
+/** `from` and `to` are ISO-8601 UTC instants as `Date.toISOString()` writes them (the stored form). */
 export type UsageQuery = { from: string; to: string; groupBy: UsageGroupBy; source?: UsageSource };
 
 export type UsageGroup = {
