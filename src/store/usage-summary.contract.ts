@@ -74,7 +74,11 @@ export function createUsageFixture(owners: readonly string[]): UsageFixture {
   recordAt(owners[0] as string, Date.parse(at(2, "23:30:00.000")), { model: "late-model" });
   recordAt(owners[0] as string, Date.parse(at(2, "23:59:59.999")), { model: "late-model", costNanoUsd: null, prices: null });
 
-  const shuffled = [...records].sort(() => random() - 0.5);
+  const shuffled = [...records];
+  for (let index = shuffled.length - 1; index > 0; index -= 1) {
+    const other = Math.floor(random() * (index + 1));
+    [shuffled[index], shuffled[other]] = [shuffled[other] as UsageRecord, shuffled[index] as UsageRecord];
+  }
   const batches: UsageRecord[][] = [];
   for (let start = 0; start < shuffled.length; ) {
     const size = 1 + Math.floor(random() * (random() < 0.3 ? 120 : 30));
