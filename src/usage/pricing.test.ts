@@ -139,6 +139,26 @@ describe("the shipped price table", () => {
     expect(table.pricesFor(provider, snapshot)).toEqual(table.pricesFor(provider, entry));
   });
 
+  it("answers a name resolved by prefix the same again, per provider, and resolves names too long to remember", () => {
+    const fresh = loadPriceTable();
+    const gpt = fresh.pricesFor("openai", "gpt-4o-mini");
+    expect(fresh.pricesFor("openai", "gpt-4o-mini-2024-07-18")).toEqual(gpt);
+    expect(fresh.pricesFor("openai", "gpt-4o-mini-2024-07-18")).toEqual(gpt);
+    // The same name asked of the other provider must not find what OpenAI's lookup remembered.
+    expect(fresh.pricesFor("anthropic", "gpt-4o-mini-2024-07-18")).toBeNull();
+    expect(fresh.pricesFor("anthropic", "gpt-4o-mini-2024-07-18")).toBeNull();
+    const long = `gpt-4o-mini-${"x".repeat(300)}`;
+    expect(fresh.pricesFor("openai", long)).toEqual(gpt);
+    expect(fresh.pricesFor("openai", long)).toEqual(gpt);
+  });
+
+  it("keeps resolving after more distinct names than it remembers", () => {
+    const fresh = loadPriceTable();
+    for (let index = 0; index < 3_000; index += 1) expect(fresh.pricesFor("openai", `gpt-4o-${index}`)?.inputNanoUsdPerMTok).toBe(2_500_000_000);
+    expect(fresh.pricesFor("openai", "unknown-0")).toBeNull();
+    expect(fresh.pricesFor("openai", "gpt-4o-0")?.inputNanoUsdPerMTok).toBe(2_500_000_000);
+  });
+
   it("prefers an exact entry over a shorter prefix", () => {
     // This snapshot kept its launch price.
     expect(table.pricesFor("openai", "gpt-4o-2024-05-13")?.inputNanoUsdPerMTok).toBe(5_000_000_000);

@@ -100,14 +100,37 @@ function readPriceFile(path: string): unknown {
   }
 }
 
-function findPrices(prices: ProviderPrices, model: string): UnitPrices | null {
-  const exact = prices.get(model);
-  if (exact !== undefined) return exact;
+/** The entry whose name is the longest `<name>-` prefix of `model` (a dated or suffixed variant). */
+function findByPrefix(prices: ProviderPrices, model: string): UnitPrices | null {
   let best: { name: string; prices: UnitPrices } | undefined;
   for (const [name, unitPrices] of prices) {
     if (model.startsWith(`${name}-`) && (best === undefined || name.length > best.name.length)) best = { name, prices: unitPrices };
   }
   return best?.prices ?? null;
+}
+
+/**
+ * Models resolved by prefix remembered per provider. Providers answer with dated names
+ * (`gpt-4o-mini-2024-07-18`) that match no entry exactly, and the prefix search walks the whole
+ * table on every call. Bounded in entries and name length, because a requested model name comes
+ * from the client: when full, it starts over.
+ */
+const RESOLVED_MODELS_MAX = 1_024;
+const RESOLVED_NAME_MAX_LENGTH = 256;
+
+function createPriceLookup(prices: ProviderPrices): (model: string) => UnitPrices | null {
+  const resolved = new Map<string, UnitPrices | null>();
+  return (model) => {
+    const exact = prices.get(model);
+    if (exact !== undefined) return exact;
+    const known = resolved.get(model);
+    if (known !== undefined) return known;
+    const found = findByPrefix(prices, model);
+    if (model.length > RESOLVED_NAME_MAX_LENGTH) return found;
+    if (resolved.size >= RESOLVED_MODELS_MAX) resolved.clear();
+    resolved.set(model, found);
+    return found;
+  };
 }
 
 /**
@@ -137,11 +160,11 @@ export function loadPriceTable(options: { file?: string } = {}): PriceTable {
     });
   }
   if (problems.length > 0) throw new PriceTableError(path, problems);
+  const lookups = new Map([...byProvider].map(([provider, prices]) => [provider, createPriceLookup(prices)]));
   return {
     version: parsed.data.version,
     pricesFor(provider: ProviderId, model: string): UnitPrices | null {
-      const prices = byProvider.get(provider);
-      return prices === undefined ? null : findPrices(prices, model);
+      return lookups.get(provider)?.(model) ?? null;
     },
   };
 }
