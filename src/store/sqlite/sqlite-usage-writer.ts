@@ -14,8 +14,8 @@ const ROWS_PER_STATEMENT = 25;
 type Row = ReturnType<typeof toRow>;
 type Column = keyof Row;
 
-/** Thrown inside a chunk's savepoint when some of its rows were already stored. */
-class ChunkHadStoredRows extends Error {}
+/** Thrown inside a batch's transaction when some of its rows were already stored. */
+class BatchHadStoredRows extends Error {}
 
 /**
  * The usage batch writer for SQLite: the same transaction as the portable writer (insert what is
@@ -25,9 +25,10 @@ class ChunkHadStoredRows extends Error {}
  * through `db.connection()`, so it never lands inside another store transaction.
  *
  * Rows go in 25 at a time. Only rows this batch inserted may add to the totals, and a multi-row
- * INSERT reports how many rows it inserted, not which: a chunk that inserted fewer than all of
- * its rows (some were stored by an earlier attempt of the batch) is rolled back to its savepoint
- * and inserted row by row instead. That happens only when a batch is retried.
+ * INSERT reports how many rows it inserted, not which: when a statement inserts fewer than all of
+ * its rows (some were stored by an earlier attempt of the batch), the whole transaction is rolled
+ * back and the batch written again row by row. That happens only when a batch is retried, so the
+ * usual batch pays for no savepoints.
  */
 export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDatabase.Database): UsageBatchWriter {
   // Prepared on first use from `toRow`'s own columns, so the statements and the portable writer
@@ -49,14 +50,12 @@ export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDa
     }
     return values;
   };
+  // Only after `valuesOf` ran, which prepares the statements from the first row.
+  const statements = () => prepared as NonNullable<typeof prepared>;
   const insertOne = (record: UsageRecord): boolean => {
     const values = valuesOf([record], 0, 1);
-    return (prepared as NonNullable<typeof prepared>).single.run(values).changes === 1;
+    return statements().single.run(values).changes === 1;
   };
-  // A nested better-sqlite3 transaction is a savepoint: throwing rolls back this chunk only.
-  const insertChunk = database.transaction((values: unknown[]) => {
-    if ((prepared as NonNullable<typeof prepared>).chunk.run(values).changes !== ROWS_PER_STATEMENT) throw new ChunkHadStoredRows();
-  });
   // Batches may arrive out of order (a retried one after a newer one): keep the latest time.
   const addTotals = database.prepare(
     `update provider_keys set total_requests = total_requests + ?, total_tokens = total_tokens + ?, cost_nano_usd = cost_nano_usd + ?,
@@ -64,32 +63,40 @@ export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDa
      where owner = ? and id = ?`,
   );
   const addToDay = prepareDailyUpsert(db, database);
-  const insertOneByOne = (ordered: readonly UsageRecord[], from: number, to: number, fresh: UsageRecord[]): void => {
-    for (let index = from; index < to; index += 1) {
-      const record = ordered[index] as UsageRecord;
-      if (insertOne(record)) fresh.push(record);
-    }
-  };
-  const write = database.transaction((ordered: readonly UsageRecord[]) => {
-    const fresh: UsageRecord[] = [];
-    let start = 0;
-    for (; start + ROWS_PER_STATEMENT <= ordered.length; start += ROWS_PER_STATEMENT) {
-      const end = start + ROWS_PER_STATEMENT;
-      try {
-        insertChunk(valuesOf(ordered, start, end));
-        for (let index = start; index < end; index += 1) fresh.push(ordered[index] as UsageRecord);
-      } catch (error) {
-        if (!(error instanceof ChunkHadStoredRows)) throw error;
-        insertOneByOne(ordered, start, end, fresh);
-      }
-    }
-    insertOneByOne(ordered, start, ordered.length, fresh);
+  const addToTotals = (fresh: readonly UsageRecord[]): void => {
     for (const totals of totalsPerKey(fresh)) addTotals.run(...totalsParameters(totals));
     for (const totals of totalsPerDay(fresh)) addToDay(totals);
+  };
+  // The usual batch: every row is new. A statement that inserts fewer rows than it holds throws,
+  // which rolls the whole transaction back.
+  const writeAllNew = database.transaction((ordered: readonly UsageRecord[]) => {
+    let start = 0;
+    for (; start + ROWS_PER_STATEMENT <= ordered.length; start += ROWS_PER_STATEMENT) {
+      const values = valuesOf(ordered, start, start + ROWS_PER_STATEMENT);
+      if (statements().chunk.run(values).changes !== ROWS_PER_STATEMENT) throw new BatchHadStoredRows();
+    }
+    for (; start < ordered.length; start += 1) {
+      if (!insertOne(ordered[start] as UsageRecord)) throw new BatchHadStoredRows();
+    }
+    addToTotals(ordered);
   });
+  // A retried batch: row by row, so the totals take exactly the rows this attempt inserted.
+  const writeRowByRow = database.transaction((ordered: readonly UsageRecord[]) => {
+    const fresh: UsageRecord[] = [];
+    for (const record of ordered) if (insertOne(record)) fresh.push(record);
+    addToTotals(fresh);
+  });
+  const write = (ordered: readonly UsageRecord[]): void => {
+    try {
+      writeAllNew.immediate(ordered);
+    } catch (error) {
+      if (!(error instanceof BatchHadStoredRows)) throw error;
+      writeRowByRow.immediate(ordered);
+    }
+  };
   return (ordered) =>
     db.connection().execute(async () => {
-      write.immediate(ordered);
+      write(ordered);
     });
 }
 
