@@ -41,6 +41,19 @@ describe("usage schema on sqlite", () => {
     }
   });
 
+  it("keeps only the indexes a query reads: every gateway call pays for each in its usage batch", async () => {
+    const path = join(directory, "indexes.db");
+    await (await createSqliteStore({ path })).close();
+    const raw = new SqliteDatabase(path, { readonly: true });
+    try {
+      const indexes = raw.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'usage_records' order by name").all();
+      // The primary key's own index on id, which makes a retried batch's rows no-ops, and the report's.
+      expect(indexes.map((row) => (row as { name: string }).name)).toEqual(["sqlite_autoindex_usage_records_1", "usage_records_owner_created_at"]);
+    } finally {
+      raw.close();
+    }
+  });
+
   it("refuses a record with some but not all unit prices, and a streamed flag other than 0 or 1", async () => {
     const path = join(directory, "checks.db");
     await (await createSqliteStore({ path })).close();
@@ -79,6 +92,8 @@ await describePostgres("usage schema on postgres", (url) => {
       const plan = await client.query<{ "QUERY PLAN": string }>(`explain ${OWNER_RANGE_QUERY}`, ["user:a", "2025-01-01", "2025-02-01"]);
       const text = plan.rows.map((row) => row["QUERY PLAN"]).join("\n");
       expect(text).toContain("usage_records_owner_created_at");
+      const indexes = await client.query<{ indexname: string }>("select indexname from pg_indexes where schemaname = $1 and tablename = 'usage_records' order by indexname", [schema]);
+      expect(indexes.rows.map((row) => row.indexname)).toEqual(["usage_records_owner_created_at", "usage_records_pkey"]);
     } finally {
       await client.end();
     }

@@ -5,6 +5,7 @@ import type { StoreDialectName } from "../kysely/dialect-hooks.js";
 import { foundationMigration } from "./0001-foundation.js";
 import { usageMigration } from "./0002-usage.js";
 import { usageDailyMigration } from "./0003-usage-daily.js";
+import { dropUsageKeyIndexMigration } from "./0004-drop-usage-key-index.js";
 
 /**
  * Every migration, in order. The list is static because the code runs compiled from dist/,
@@ -15,6 +16,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, create: (dialect: StoreD
   ["0001_foundation", foundationMigration],
   ["0002_usage", usageMigration],
   ["0003_usage_daily", usageDailyMigration],
+  ["0004_drop_usage_key_index", dropUsageKeyIndexMigration],
 ];
 
 /** A Kysely migration provider over the static list, built for one dialect. */
