@@ -4,7 +4,7 @@ import { isRecord, stringField } from "../lib/json-values.js";
 import type { Redacted } from "../lib/redacted.js";
 import type { Usage } from "../lib/usage.js";
 import type { GatewayEndpoint, ProviderErrorResponse, StreamObserver } from "./gateway-spec.js";
-import { type FieldName, readTopLevelFields } from "./json-fields.js";
+import { type FieldName, fieldName, readTopLevelFields } from "./json-fields.js";
 import { createSseSplitter, readSseDataBytes } from "./sse.js";
 
 export { isRecord, stringField };
@@ -57,21 +57,31 @@ export function hasObjectField(bytes: Buffer, key: Buffer): boolean {
 }
 
 /** What `prepareRequest` learnt from a JSON body, before any provider-specific change. */
-export type JsonRequestBody = { json: Record<string, unknown>; model: string | undefined; stream: boolean };
+export type JsonRequestBody = {
+  /** The top-level fields the gateway reads (`model`, `stream`, `stream_options`), when present. */
+  fields: Record<string, unknown>;
+  model: string | undefined;
+  stream: boolean;
+};
+
+/** The request fields the gateway acts on; every other byte goes upstream unread. */
+const REQUEST_FIELDS = [fieldName("model"), fieldName("stream"), fieldName("stream_options")];
 
 /**
- * Parses a POST body that must be a JSON object. Messages never quote the body: it can hold
- * anything the client sent, secrets included.
+ * Reads the fields the gateway needs from a POST body that must be a JSON object. Only those
+ * fields are parsed: a chat body holds the whole conversation, and parsing all of it on every call
+ * cost time and garbage in proportion to its length. A body whose top level is not a JSON object
+ * is refused here; anything malformed deeper inside goes to the provider, which refuses it in its
+ * own words. Messages never quote the body: it can hold anything the client sent, secrets
+ * included.
  */
 export function readJsonRequestBody(body: Buffer | undefined): JsonRequestBody | AppError {
   if (body === undefined || body.length === 0) {
     return new AppError("invalid_request", "The request needs a JSON object body.");
   }
-  // `JSON.parse` never yields `undefined`, so here it means "not JSON".
-  const json = parseJson(body.toString("utf8"));
-  if (json === undefined) return new AppError("invalid_request", "The request body is not valid JSON.");
-  if (!isRecord(json)) return new AppError("invalid_request", "The request body must be a JSON object.");
-  return { json, model: stringField(json, "model"), stream: json.stream === true };
+  const fields = readTopLevelFields(body, REQUEST_FIELDS);
+  if (fields === undefined) return new AppError("invalid_request", "The request body must be a JSON object.");
+  return { fields, model: stringField(fields, "model"), stream: fields.stream === true };
 }
 
 /**

@@ -130,6 +130,13 @@ describe("prepareRequest", () => {
     expect(prepared(endpoint, bytes)).toEqual({ model: "claude-sonnet-4-6", stream, body: bytes, hideUsageChunk: false });
   });
 
+  it("reads model and stream from the top level only and leaves a body malformed deeper down to Anthropic", () => {
+    const long = Buffer.from(JSON.stringify({ messages: Array.from({ length: 300 }, () => ({ role: "user", content: '"model": "x"', model: "x" })), model: "claude-sonnet-4-6", stream: true }));
+    expect(prepared("messages", long)).toEqual({ model: "claude-sonnet-4-6", stream: true, body: long, hideUsageChunk: false });
+    const malformed = Buffer.from('{"model":"claude-sonnet-4-6","max_tokens":1,"messages":[nul]}');
+    expect(prepared("messages", malformed)).toEqual({ model: "claude-sonnet-4-6", stream: false, body: malformed, hideUsageChunk: false });
+  });
+
   it("sends GET models without a body", () => {
     expect(prepared("models", undefined)).toEqual({ model: undefined, stream: false, body: undefined, hideUsageChunk: false });
   });

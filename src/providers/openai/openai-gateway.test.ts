@@ -213,6 +213,26 @@ describe("prepareRequest", () => {
     expect(gateway.prepareRequest("embeddings", undefined)).toBeInstanceOf(AppError);
   });
 
+  it("reads model and stream from the top level only, past a long conversation, and passes the bytes on", () => {
+    const messages = Array.from({ length: 500 }, (_, index) => ({ role: "user", content: `turn ${index} {"model":"nested"}`, model: "nested" }));
+    const bytes = Buffer.from(JSON.stringify({ messages, model: "gpt-4o", stream: false }));
+    const result = prepared("chat.completions", bytes);
+    expect(result).toEqual({ model: "gpt-4o", stream: false, body: bytes, hideUsageChunk: false });
+    expect(result.body).toBe(bytes);
+  });
+
+  it("leaves a body malformed below its top level to the provider, untouched", () => {
+    const bytes = Buffer.from('{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}, tru]}');
+    expect(prepared("chat.completions", bytes)).toEqual({ model: "gpt-4o", stream: false, body: bytes, hideUsageChunk: false });
+  });
+
+  it("completes a client's stream_options whose include_usage is not set, keeping the rest of the body", () => {
+    const bytes = body({ model: "gpt-4o", stream: true, stream_options: { other: 1 }, messages: [{ role: "user", content: "x" }] });
+    const result = prepared("chat.completions", bytes);
+    expect(result.hideUsageChunk).toBe(true);
+    expect(JSON.parse(String(result.body))).toEqual({ model: "gpt-4o", stream: true, stream_options: { other: 1, include_usage: true }, messages: [{ role: "user", content: "x" }] });
+  });
+
   it("answers not_found for Anthropic endpoints", () => {
     expect((gateway.prepareRequest("messages", body(chatRequest)) as AppError).code).toBe("not_found");
   });

@@ -8,6 +8,7 @@ import {
   hasObjectField,
   headerValueOfKey,
   isRecord,
+  parseJson,
   providerErrorResponse,
   readEventFields,
   readJsonRequestBody,
@@ -133,7 +134,7 @@ export function prepareOpenAiRequest(endpoint: GatewayEndpoint, body: Buffer | u
   // Embeddings never stream; a stray `stream: true` must not make the gateway expect events.
   const stream = request.stream && endpoint !== "embeddings";
   if (endpoint === "chat.completions" && stream && body !== undefined) {
-    const changed = withStreamUsage(request.json, body);
+    const changed = withStreamUsage(request.fields, body);
     if (changed !== undefined) return { model: request.model, stream, body: changed, hideUsageChunk: true };
   }
   return { model: request.model, stream, body, hideUsageChunk: false };
@@ -153,14 +154,17 @@ export function prepareOpenAiRequest(endpoint: GatewayEndpoint, body: Buffer | u
  * re-serialising the body: formatting changes, and an integer beyond 2^53 (say, a huge `seed`)
  * would lose precision.
  */
-function withStreamUsage(json: Record<string, unknown>, body: Buffer): Buffer | undefined {
-  const streamOptions = json.stream_options;
-  if (!Object.hasOwn(json, "stream_options")) {
+function withStreamUsage(fields: Record<string, unknown>, body: Buffer): Buffer | undefined {
+  const streamOptions = fields.stream_options;
+  if (!Object.hasOwn(fields, "stream_options")) {
     const appended = appendTopLevelField(body, "stream_options", { include_usage: true });
     if (appended !== undefined) return appended;
   }
   if (isRecord(streamOptions) && streamOptions.include_usage === true) return undefined;
   if (streamOptions !== undefined && streamOptions !== null && !isRecord(streamOptions)) return undefined;
+  // Rare: the whole body is parsed only to complete the client's own `stream_options`.
+  const json = parseJson(body.toString("utf8"));
+  if (!isRecord(json)) return undefined;
   const merged = { ...(isRecord(streamOptions) ? streamOptions : {}), include_usage: true };
   return Buffer.from(JSON.stringify({ ...json, stream_options: merged }));
 }
