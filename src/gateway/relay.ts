@@ -3,12 +3,12 @@ import { performance } from "node:perf_hooks";
 import { AppError } from "../lib/errors.js";
 import type { Redacted } from "../lib/redacted.js";
 import { scrubSecrets } from "../lib/scrub.js";
-import type { GatewayAdapter, GatewayEndpoint, PreparedRequest } from "../providers/gateway-spec.js";
+import type { GatewayAdapter, GatewayEndpoint, PreparedRequest, StreamObserver } from "../providers/gateway-spec.js";
 import type { CallFacts } from "./call-record.js";
 import type { Cancellation } from "./cancellation.js";
 import type { ForwardOutcome } from "./forward.js";
 import { relayedResponseHeaders } from "./proxy-headers.js";
-import type { UpstreamBody, UpstreamResponse } from "./upstream.js";
+import type { BodySink, UpstreamBody, UpstreamResponse } from "./upstream.js";
 
 /**
  * Sends the provider's answer to the client: error answers whole (scrubbed), streams event by
@@ -56,11 +56,7 @@ async function relayStream(
 ): Promise<void> {
   facts.streamed = true;
   const observer = adapter.createStreamObserver(endpoint, { hideUsageChunk: prepared.hideUsageChunk });
-  const completed = await pump(upstream.body, response, (chunk) => {
-    const out = observer.push(chunk);
-    if (out.length > 0) markFirstByte(facts);
-    return out;
-  });
+  const completed = await new Promise<boolean>((resolve) => upstream.body.consume(new StreamPump(upstream.body, response, observer, facts, resolve)));
   if (completed) {
     const tail = observer.flush();
     facts.usage = observer.usage();
@@ -94,17 +90,12 @@ async function relayBody(
   endpoint: GatewayEndpoint,
   facts: CallFacts,
 ): Promise<void> {
-  const chunks: Buffer[] = [];
-  const completed = await pump(upstream.body, undefined, (chunk) => {
-    chunks.push(chunk);
-    return chunk;
-  });
-  if (!completed) {
+  const body = await new Promise<Buffer | undefined>((resolve) => upstream.body.consume(new BodyCollector(resolve)));
+  if (body === undefined) {
     facts.status = "partial";
     response.destroy();
     return;
   }
-  const body = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks);
   markFirstByte(facts);
   response.end(body);
   const { usage, model } = adapter.usageFromResponse(endpoint, body);
@@ -114,30 +105,73 @@ async function relayBody(
 }
 
 /**
- * Moves the upstream body to the client chunk by chunk, honouring backpressure. Resolves true
- * when the body ended, false when it failed or was aborted first.
+ * Moves a stream's events to the client as they arrive, through the observer, honouring
+ * backpressure; resolves true when the body ended, false when it failed or was aborted first.
+ * A class, so a call allocates one object instead of a closure per callback.
  */
-function pump(body: UpstreamBody, response: ServerResponse | undefined, transform: (chunk: Buffer) => Buffer): Promise<boolean> {
-  return new Promise((resolve) => {
+class StreamPump implements BodySink {
+  #waitingForDrain = false;
+  readonly #body: UpstreamBody;
+  readonly #response: ServerResponse;
+  readonly #observer: StreamObserver;
+  readonly #facts: CallFacts;
+  readonly #done: (completed: boolean) => void;
+
+  constructor(body: UpstreamBody, response: ServerResponse, observer: StreamObserver, facts: CallFacts, done: (completed: boolean) => void) {
+    this.#body = body;
+    this.#response = response;
+    this.#observer = observer;
+    this.#facts = facts;
+    this.#done = done;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const out = this.#observer.push(chunk);
+    if (out.length === 0) return true;
+    markFirstByte(this.#facts);
+    if (this.#response.write(out)) return true;
     // Pausing is best effort: a few more chunks may arrive before the pause takes hold.
-    let waitingForDrain = false;
-    body.consume({
-      onData(chunk) {
-        const out = transform(chunk);
-        if (response === undefined || out.length === 0 || response.write(out)) return true;
-        if (!waitingForDrain) {
-          waitingForDrain = true;
-          response.once("drain", () => {
-            waitingForDrain = false;
-            body.resume();
-          });
-        }
-        return false;
-      },
-      onEnd: () => resolve(true),
-      onError: () => resolve(false),
-    });
-  });
+    if (!this.#waitingForDrain) {
+      this.#waitingForDrain = true;
+      this.#response.once("drain", () => {
+        this.#waitingForDrain = false;
+        this.#body.resume();
+      });
+    }
+    return false;
+  }
+
+  onEnd(): void {
+    this.#done(true);
+  }
+
+  onError(): void {
+    this.#done(false);
+  }
+}
+
+/** Collects a JSON answer whole; resolves `undefined` when the body failed or was aborted first. */
+class BodyCollector implements BodySink {
+  #chunks: Buffer[] = [];
+  readonly #done: (body: Buffer | undefined) => void;
+
+  constructor(done: (body: Buffer | undefined) => void) {
+    this.#done = done;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#chunks.push(chunk);
+    return true;
+  }
+
+  onEnd(): void {
+    const chunks = this.#chunks;
+    this.#done(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks));
+  }
+
+  onError(): void {
+    this.#done(undefined);
+  }
 }
 
 function markFirstByte(facts: CallFacts): void {

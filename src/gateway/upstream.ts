@@ -58,29 +58,7 @@ export type UpstreamTimeouts = {
  */
 export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, timeouts: UpstreamTimeouts): Promise<UpstreamResponse> {
   const { origin, path } = splitUrl(request.url);
-  const { cancellation } = request;
   return new Promise((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let sink: BodySink | undefined;
-    let queued: Buffer[] = [];
-    let ended = false;
-    let failure: Error | undefined;
-    let started = false;
-    const done = cancellation.onAbort(() => controller?.abort(new Error("aborted by the client")));
-
-    const body: UpstreamBody = {
-      consume(next) {
-        sink = next;
-        const pending = queued;
-        queued = [];
-        for (const chunk of pending) if (!next.onData(chunk)) controller?.pause();
-        if (failure !== undefined) next.onError(failure);
-        else if (ended) next.onEnd();
-      },
-      resume: () => controller?.resume(),
-      destroy: () => controller?.abort(new Error("body discarded")),
-    };
-
     dispatcher.dispatch(
       {
         origin,
@@ -91,36 +69,82 @@ export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, t
         headersTimeout: timeouts.headersTimeoutMs,
         bodyTimeout: timeouts.bodyTimeoutMs,
       },
-      {
-        onRequestStart(requestController) {
-          controller = requestController;
-          if (cancellation.aborted) requestController.abort(new Error("aborted by the client"));
-        },
-        onResponseStart(_controller, statusCode, headers) {
-          started = true;
-          resolve({ status: statusCode, headers, body });
-        },
-        onResponseData(responseController, chunk) {
-          if (sink === undefined) queued.push(chunk);
-          else if (!sink.onData(chunk)) responseController.pause();
-        },
-        onResponseEnd() {
-          done();
-          ended = true;
-          sink?.onEnd();
-        },
-        onResponseError(_controller, error) {
-          done();
-          if (!started) {
-            reject(new UpstreamFailure(failureKind(error, cancellation)));
-            return;
-          }
-          failure = error;
-          sink?.onError(error);
-        },
-      },
+      new UpstreamAttempt(request.cancellation, resolve, reject),
     );
   });
+}
+
+/**
+ * undici's handler for one attempt and, once the headers are in, the response's body: one object
+ * with its methods on the prototype, so an attempt allocates no closure but its abort listener.
+ * Body chunks that arrive before a sink is attached are queued.
+ */
+class UpstreamAttempt implements Dispatcher.DispatchHandler, UpstreamBody {
+  #controller: Dispatcher.DispatchController | undefined;
+  #sink: BodySink | undefined;
+  #queued: Buffer[] | undefined;
+  #ended = false;
+  #failure: Error | undefined;
+  #started = false;
+  readonly #cancellation: Cancellation;
+  readonly #resolve: (response: UpstreamResponse) => void;
+  readonly #reject: (failure: UpstreamFailure) => void;
+  readonly #stopListening: () => void;
+
+  constructor(cancellation: Cancellation, resolve: (response: UpstreamResponse) => void, reject: (failure: UpstreamFailure) => void) {
+    this.#cancellation = cancellation;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#stopListening = cancellation.onAbort(() => this.#controller?.abort(new Error("aborted by the client")));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#cancellation.aborted) controller.abort(new Error("aborted by the client"));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.#started = true;
+    this.#resolve({ status: statusCode, headers, body: this });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#sink === undefined) (this.#queued ??= []).push(chunk);
+    else if (!this.#sink.onData(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.#stopListening();
+    this.#ended = true;
+    this.#sink?.onEnd();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#stopListening();
+    if (!this.#started) {
+      this.#reject(new UpstreamFailure(failureKind(error, this.#cancellation)));
+      return;
+    }
+    this.#failure = error;
+    this.#sink?.onError(error);
+  }
+
+  consume(sink: BodySink): void {
+    this.#sink = sink;
+    const pending = this.#queued;
+    this.#queued = undefined;
+    if (pending !== undefined) for (const chunk of pending) if (!sink.onData(chunk)) this.#controller?.pause();
+    if (this.#failure !== undefined) sink.onError(this.#failure);
+    else if (this.#ended) sink.onEnd();
+  }
+
+  resume(): void {
+    this.#controller?.resume();
+  }
+
+  destroy(): void {
+    this.#controller?.abort(new Error("body discarded"));
+  }
 }
 
 /**
