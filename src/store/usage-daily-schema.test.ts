@@ -7,7 +7,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { createTestSchemaName, describePostgres, dropTestSchemas } from "../../test/support/postgres.js";
 import { newOwner } from "./fixtures.contract.js";
-import type { Database } from "./kysely/schema.js";
+import type { Database, UsageDailyTable } from "./kysely/schema.js";
 import type { StoreDialectName } from "./kysely/dialect-hooks.js";
 import { toRow } from "./kysely/usage-repo.js";
 import { usageSummaryQuery } from "./kysely/usage-summary.js";
@@ -20,20 +20,7 @@ import { createUsageFixture, expectSummariesOfRecords, usageFixtureRanges } from
 /** A month with both edges inside a day: the summary reads the roll-up and raw records at each edge. */
 const MONTH_QUERY = { from: "2025-03-01T03:00:00.000Z", to: "2025-03-20T18:00:00.000Z", groupBy: "model" } as const;
 
-type DailyRow = {
-  owner: string;
-  day: string;
-  source: string;
-  provider: string;
-  model: string;
-  key_id: string;
-  requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  cached_input_tokens: number;
-  cost_nano_usd: number;
-  unpriced: number;
-};
+type DailyRow = UsageDailyTable;
 
 const DAILY_ROWS_QUERY = "select * from usage_daily order by owner, day, source, provider, model, key_id";
 

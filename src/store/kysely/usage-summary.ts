@@ -1,19 +1,11 @@
 import { type Kysely, type RawBuilder, sql } from "kysely";
 import type { UsageGroup, UsageGroupBy, UsageQuery } from "../ports.js";
 import { toSafeInteger } from "./row-values.js";
-import type { Database } from "./schema.js";
+import { type Database, PLATFORM_KEY_ID, type UsageDailyTable } from "./schema.js";
 import { planSummary, type RecordSpan } from "./usage-summary-plan.js";
 
 /** One row of a part of the summary: a group's sums from the roll-up or from raw records. */
-type PartRow = {
-  group: string;
-  requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  cached_input_tokens: number;
-  cost_nano_usd: number;
-  unpriced: number;
-};
+type PartRow = { group: string } & Omit<UsageDailyTable, "owner" | "day" | "source" | "provider" | "model" | "key_id">;
 
 /**
  * One owner's usage in a time range, grouped: the same groups, sums and order as aggregating the
@@ -137,8 +129,8 @@ function rollupGroup(groupBy: UsageGroupBy) {
     case "model":
       return sql<string>`model`;
     case "key":
-      // Platform records are keyed '' (PLATFORM_KEY_ID) in the roll-up.
-      return sql<string>`coalesce(nullif(key_id, ''), 'platform')`;
+      // Platform records are keyed PLATFORM_KEY_ID in the roll-up.
+      return sql<string>`coalesce(nullif(key_id, ${sql.lit(PLATFORM_KEY_ID)}), 'platform')`;
     case "provider":
       return sql<string>`provider`;
   }

@@ -12,6 +12,7 @@ import { type KeyTotals, totalsPerKey, toRow, type UsageBatchWriter } from "../k
 const ROWS_PER_STATEMENT = 25;
 
 type Row = ReturnType<typeof toRow>;
+type DailyRow = ReturnType<typeof toDailyRow>;
 type Column = keyof Row;
 
 /** Thrown inside a batch's transaction when some of its rows were already stored. */
@@ -108,29 +109,15 @@ function totalsParameters(totals: KeyTotals): unknown[] {
 }
 
 /**
- * The portable writer's roll-up upsert, compiled once by Kysely and prepared once; each group's
- * values bind by position in the order of `toDailyRow`'s columns, which is the order Kysely
- * compiled them in.
+ * The portable writer's roll-up upsert, compiled by Kysely and prepared on first use from the
+ * first group's own row; each group's values bind by position in the order of `toDailyRow`'s
+ * columns, which is the order Kysely compiled them in.
  */
 function prepareDailyUpsert(db: Kysely<Database>, database: SqliteDatabase.Database): (totals: DailyTotals) => void {
-  const sample = toDailyRow({
-    owner: "",
-    day: "",
-    source: "platform",
-    provider: "openai",
-    model: "",
-    keyId: null,
-    requests: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    cachedInputTokens: 0,
-    costNanoUsd: 0,
-    unpriced: 0,
-  });
-  const columns = Object.keys(sample) as (keyof typeof sample)[];
-  const upsert = database.prepare(upsertDailyTotals(db, sample).compile().sql);
+  let prepared: { columns: (keyof DailyRow)[]; upsert: SqliteDatabase.Statement } | undefined;
   return (totals) => {
     const row = toDailyRow(totals);
-    upsert.run(columns.map((column) => row[column]));
+    prepared ??= { columns: Object.keys(row) as (keyof DailyRow)[], upsert: database.prepare(upsertDailyTotals(db, row).compile().sql) };
+    prepared.upsert.run(prepared.columns.map((column) => row[column]));
   };
 }
