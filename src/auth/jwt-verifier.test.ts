@@ -508,6 +508,22 @@ describe("createJwtVerifier cache", () => {
     expect(await verifier.verify(longLived)).toMatchObject({ ok: true });
   });
 
+  it("answers verifyCached only for a token verified before, still cached and not expired", async () => {
+    const { verifier, testClock } = createVerifier({ cacheMaxEntries: 2 });
+    const token = signHs({ sub: "alice", exp: T0 + 2 });
+    expect(verifier.verifyCached(token)).toBeUndefined();
+    expect(verifier.verifyCached("")).toBeUndefined();
+    const first = await verifier.verify(token);
+    expect(verifier.verifyCached(token)).toBe(first);
+    // Failures are never cached: a bad token always goes through verify.
+    const forged = `${token.slice(0, -2)}xx`;
+    expect(await verifier.verify(forged)).toMatchObject({ ok: false });
+    expect(verifier.verifyCached(forged)).toBeUndefined();
+    // Past exp the cached success is not honoured.
+    testClock.set(T0_MS + 2_000);
+    expect(verifier.verifyCached(token)).toBeUndefined();
+  });
+
   it("hands out principals that cannot be changed", async () => {
     const { verifier } = createVerifier();
     const token = signHs(valid);

@@ -47,6 +47,15 @@ describe("key cache", () => {
     expect(cache.size()).toBe(1);
   });
 
+  it("returns a hit as the value itself when the coordinator answers synchronously, and a miss as a promise", async () => {
+    const cache = newCache();
+    const load = countingLoader();
+    const miss = cache.get("user:a", "openai", load);
+    expect(miss).toBeInstanceOf(Promise);
+    await miss;
+    expect(cache.get("user:a", "openai", load)).toBe("value-1");
+  });
+
   it("keeps owners and slots apart", async () => {
     const cache = newCache();
     expect(await cache.get("user:a", "openai", async () => "a-openai")).toBe("a-openai");

@@ -28,8 +28,12 @@ export type KeyCacheOptions = {
  * deactivate, rotate, status change, delete) must call `invalidate(owner)` after it commits.
  */
 export type KeyCache<V> = {
-  /** The cached value, or `load()`'s; concurrent misses of one entry share one `load`. Not-found results are cached too. */
-  get(owner: string, slot: string, load: () => Promise<V>): Promise<V>;
+  /**
+   * The cached value, or `load()`'s; concurrent misses of one entry share one `load`. Not-found
+   * results are cached too. A hit is returned as the value itself, not a promise, when the
+   * coordinator answers synchronously (one instance): the gateway reads this on every call.
+   */
+  get(owner: string, slot: string, load: () => Promise<V>): V | Promise<V>;
   /**
    * Drops the owner's entries here and tells every instance. Resolves once the coordinator has
    * accepted the change: from then on no instance serves what it cached before. When it rejects,
@@ -120,7 +124,7 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
     });
   }
 
-  function read(owner: string, slot: string, version: number | undefined, load: () => Promise<V>): Promise<V> {
+  function read(owner: string, slot: string, version: number | undefined, load: () => Promise<V>): V | Promise<V> {
     // Without a version nothing cached can be trusted, and nothing loaded can be labelled.
     if (version === undefined) return load();
     const key = entryKey(owner, slot);
@@ -129,7 +133,7 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
       if (entry.version === version && entry.expiresAtMs > clock.now().getTime()) {
         entries.delete(key);
         entries.set(key, entry);
-        return Promise.resolve(entry.value);
+        return entry.value;
       }
       remove(key);
     }
@@ -162,9 +166,9 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
   }
 
   return {
-    get(owner: string, slot: string, load: () => Promise<V>): Promise<V> {
+    get(owner: string, slot: string, load: () => Promise<V>): V | Promise<V> {
       if (isClosed) return load();
-      // A synchronous version (one instance) serves a hit without an extra promise hop per call.
+      // A synchronous version (one instance) serves a hit without a promise.
       const version = currentVersion(owner);
       if (version === undefined || typeof version === "number") return read(owner, slot, version, load);
       return version.then((current) => read(owner, slot, current, load));

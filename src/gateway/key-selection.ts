@@ -31,7 +31,7 @@ export type KeySelectorDeps = {
   keys: Pick<KeyRepo, "findActive">;
   dataKeys: Pick<DataKeyRepo, "find">;
   envelope: Pick<Envelope, "prepareSecretOpening">;
-  cache: { get(owner: string, slot: string, load: () => Promise<ActiveKeyRecord>): Promise<ActiveKeyRecord> };
+  cache: { get(owner: string, slot: string, load: () => Promise<ActiveKeyRecord>): ActiveKeyRecord | Promise<ActiveKeyRecord> };
   platformKeys: Readonly<Record<ProviderId, Redacted<string> | undefined>>;
   tiers: Readonly<Record<string, Tier>>;
 };
@@ -39,7 +39,7 @@ export type KeySelectorDeps = {
 const USABLE = new Set(["valid", "unverified"]);
 
 export function createKeySelector({ keys, dataKeys, envelope, cache, platformKeys, tiers }: KeySelectorDeps) {
-  function loadActive(owner: string, provider: ProviderId): Promise<ActiveKeyRecord> {
+  function loadActive(owner: string, provider: ProviderId): ActiveKeyRecord | Promise<ActiveKeyRecord> {
     return cache.get(owner, provider, async () => {
       const row = await keys.findActive(owner, provider);
       if (row === undefined) return null;
@@ -53,16 +53,23 @@ export function createKeySelector({ keys, dataKeys, envelope, cache, platformKey
     return apiKey === undefined ? { source: "none", reason } : { source: "platform", reason, apiKey };
   }
 
-  /** `skipOwnKey`: the owner's key just failed at the provider during this call. */
-  async function select(principal: Principal, provider: ProviderId, options: { skipOwnKey?: boolean } = {}): Promise<KeySelection> {
-    if (options.skipOwnKey === true) return platform(provider, "own_key_failed");
-    const tier = Object.hasOwn(tiers, principal.tier) ? tiers[principal.tier] : undefined;
-    if (tier === undefined || !tier.byokAllowed) return platform(provider, "byok_not_allowed");
-    const record = await loadActive(principal.owner, provider);
+  function fromRecord(record: ActiveKeyRecord, provider: ProviderId): KeySelection {
     if (record === null) return platform(provider, "no_own_key");
     if (record.row.status === "undecryptable") return { source: "blocked", record };
     if (!USABLE.has(record.row.status)) return platform(provider, "own_key_unusable");
     return { source: "byok", record };
+  }
+
+  /**
+   * `skipOwnKey`: the owner's key just failed at the provider during this call. Answers without a
+   * promise when the key record comes from the cache synchronously (the usual call).
+   */
+  function select(principal: Principal, provider: ProviderId, options: { skipOwnKey?: boolean } = {}): KeySelection | Promise<KeySelection> {
+    if (options.skipOwnKey === true) return platform(provider, "own_key_failed");
+    const tier = Object.hasOwn(tiers, principal.tier) ? tiers[principal.tier] : undefined;
+    if (tier === undefined || !tier.byokAllowed) return platform(provider, "byok_not_allowed");
+    const record = loadActive(principal.owner, provider);
+    return record instanceof Promise ? record.then((loaded) => fromRecord(loaded, provider)) : fromRecord(record, provider);
   }
 
   return { select };

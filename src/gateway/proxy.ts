@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Principal } from "../auth/principal.js";
-import type { JwtVerifier } from "../auth/jwt-verifier.js";
+import type { JwtVerifier, VerifyOutcome } from "../auth/jwt-verifier.js";
 import { readBearerToken } from "../auth/read-credential.js";
 import type { Actor, AuditLog } from "../audit/audit-log.js";
 import type { Tier } from "../config/tiers.js";
@@ -14,7 +14,7 @@ import type { Redacted } from "../lib/redacted.js";
 import { scrubAndTrim } from "../lib/scrub.js";
 import type { TierLimiter, TierLimitResult } from "../limits/tier-limiter.js";
 import type { GatewayAdapter, GatewayEndpoint, PreparedRequest } from "../providers/gateway-spec.js";
-import type { UsageRecord } from "../store/ports.js";
+import type { ProviderKeyRow, UsageRecord } from "../store/ports.js";
 import type { KeyHealth } from "../vault/key-health.js";
 import { type Cancellation, createCancellation } from "./cancellation.js";
 import { type CallFacts, newCallFacts, type Pricing, toUsageRecord } from "./call-record.js";
@@ -56,13 +56,12 @@ type Credential = { apiKey: Redacted<string>; headers: Record<string, string> };
 export function createProxy(deps: ProxyDeps) {
   const { adapters, verifier, selector, keyHealth, auditLog, clock } = deps;
 
-  async function authenticate(request: GatewayRequest): Promise<Principal> {
+  /** The caller's principal, without a promise when the token was verified before (nearly every call). */
+  function authenticate(request: GatewayRequest): Principal | Promise<Principal> {
     const token = readBearerToken(request.headers, { allowXApiKey: true });
     if (token === undefined) throw new AppError("unauthenticated", "Missing credentials: send your Keyport token as the API key.");
-    const outcome = await verifier.verify(token);
-    if (outcome.ok) return outcome.principal;
-    if (outcome.reason === "unavailable") throw new AppError("unavailable", "Token verification is temporarily unavailable.");
-    throw new AppError("unauthenticated", "Invalid or expired token.", { internal: { reason: outcome.reason } });
+    const cached = verifier.verifyCached(token);
+    return cached === undefined ? verifier.verify(token).then(principalOf) : principalOf(cached);
   }
 
   async function limitPlatformCall(owner: string, tierName: string, request: GatewayRequest): Promise<Record<string, string>> {
@@ -91,8 +90,20 @@ export function createProxy(deps: ProxyDeps) {
     return headers;
   }
 
-  /** Turns a selection into a usable credential, or stops the call with the right error. */
-  async function credentialFor(selection: KeySelection, principal: Principal, request: GatewayRequest, facts: CallFacts): Promise<Credential> {
+  async function platformCredential(apiKey: Redacted<string>, principal: Principal, request: GatewayRequest): Promise<Credential> {
+    return { apiKey, headers: { "x-keyport-key-source": "platform", ...(await limitPlatformCall(principal.owner, principal.tier, request)) } };
+  }
+
+  async function refuseUndecryptable(row: ProviderKeyRow): Promise<never> {
+    await keyHealth.markStatus(row, "undecryptable", "The stored key could not be decrypted; re-enter it.");
+    throw new AppError("key_undecryptable", "Your stored API key can no longer be decrypted and must be re-entered in Settings.");
+  }
+
+  /**
+   * Turns a selection into a usable credential, or stops the call with the right error. The
+   * owner's own key is ready without a promise; the platform key waits for the rate limiter.
+   */
+  function credentialFor(selection: KeySelection, principal: Principal, request: GatewayRequest, facts: CallFacts): Credential | Promise<Credential> {
     switch (selection.source) {
       case "none":
         throw new AppError(
@@ -105,7 +116,7 @@ export function createProxy(deps: ProxyDeps) {
       case "platform":
         facts.source = "platform";
         facts.keyId = null;
-        return { apiKey: selection.apiKey, headers: { "x-keyport-key-source": "platform", ...(await limitPlatformCall(principal.owner, principal.tier, request)) } };
+        return platformCredential(selection.apiKey, principal, request);
       case "byok": {
         const { row, open } = selection.record;
         facts.source = "byok";
@@ -114,8 +125,7 @@ export function createProxy(deps: ProxyDeps) {
           return { apiKey: open(), headers: { "x-keyport-key-source": "byok" } };
         } catch (error) {
           if (!(error instanceof DecryptError)) throw error;
-          await keyHealth.markStatus(row, "undecryptable", "The stored key could not be decrypted; re-enter it.");
-          throw new AppError("key_undecryptable", "Your stored API key can no longer be decrypted and must be re-entered in Settings.");
+          return refuseUndecryptable(row);
         }
       }
     }
@@ -133,7 +143,8 @@ export function createProxy(deps: ProxyDeps) {
     });
     let facts: CallFacts | undefined;
     try {
-      const principal = await authenticate(request);
+      const authenticated = authenticate(request);
+      const principal = authenticated instanceof Promise ? await authenticated : authenticated;
       facts = newCallFacts({
         owner: principal.owner,
         provider: route.provider,
@@ -172,9 +183,12 @@ export function createProxy(deps: ProxyDeps) {
     facts: CallFacts,
     cancellation: Cancellation,
   ): Promise<void> {
-    let selection = await selector.select(principal, route.provider);
+    // The usual call's key record and credential are ready at once: no promise to wait for.
+    const selecting = selector.select(principal, route.provider);
+    let selection = selecting instanceof Promise ? await selecting : selecting;
     for (let fellBack = false; ; fellBack = true) {
-      const credential = await credentialFor(selection, principal, request, facts);
+      const pendingCredential = credentialFor(selection, principal, request, facts);
+      const credential = pendingCredential instanceof Promise ? await pendingCredential : pendingCredential;
       const outcome = await forwardWithRetries(
         deps,
         adapter,
@@ -207,12 +221,19 @@ export function createProxy(deps: ProxyDeps) {
           }
         }
       }
-      await relay(outcome, credential.apiKey, credential.headers, request.id, response, adapter, route.endpoint, prepared, facts, cancellation);
+      const relaying = relay(outcome, credential.apiKey, credential.headers, request.id, response, adapter, route.endpoint, prepared, facts, cancellation);
+      if (relaying !== undefined) await relaying;
       return;
     }
   }
 
   return { handle };
+}
+
+function principalOf(outcome: VerifyOutcome): Principal {
+  if (outcome.ok) return outcome.principal;
+  if (outcome.reason === "unavailable") throw new AppError("unavailable", "Token verification is temporarily unavailable.");
+  throw new AppError("unauthenticated", "Invalid or expired token.", { internal: { reason: outcome.reason } });
 }
 
 export type Proxy = ReturnType<typeof createProxy>;

@@ -12,9 +12,11 @@ import type { BodySink, UpstreamBody, UpstreamResponse } from "./upstream.js";
 
 /**
  * Sends the provider's answer to the client: error answers whole (scrubbed), streams event by
- * event as they arrive, JSON bodies chunk by chunk. Usage is read on the way through.
+ * event as they arrive, JSON bodies chunk by chunk. Usage is read on the way through. Returns
+ * the promise of a body still on its way, `undefined` when the answer is already sent (no async
+ * frame of its own: this runs on every call).
  */
-export async function relay(
+export function relay(
   outcome: ForwardOutcome,
   apiKey: Redacted<string>,
   ourHeaders: Record<string, string>,
@@ -25,7 +27,7 @@ export async function relay(
   prepared: PreparedRequest,
   facts: CallFacts,
   cancellation: Cancellation,
-): Promise<void> {
+): Promise<void> | undefined {
   // `ourHeaders` belongs to this call alone (made by the proxy for it): completed in place.
   ourHeaders["x-request-id"] = requestId;
   if (outcome.kind === "error") {
@@ -34,14 +36,13 @@ export async function relay(
     response.writeHead(outcome.status, relayedResponseHeaders(outcome.headers, { dropContentLength: true }, ourHeaders));
     markFirstByte(facts);
     response.end(scrubErrorBody(outcome.body, apiKey));
-    return;
+    return undefined;
   }
   const upstream = outcome.response;
   facts.httpStatus = upstream.status;
   const isStream = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
   response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, { dropContentLength: isStream || prepared.hideUsageChunk }, ourHeaders));
-  if (isStream) await relayStream(upstream, response, adapter, endpoint, prepared, facts, cancellation);
-  else await relayBody(upstream, response, adapter, endpoint, facts);
+  return isStream ? relayStream(upstream, response, adapter, endpoint, prepared, facts, cancellation) : relayBody(upstream, response, adapter, endpoint, facts);
 }
 
 /** Server-sent events go out as they arrive; the observer reads usage on the side. */
