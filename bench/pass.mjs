@@ -6,6 +6,7 @@ import path from "node:path";
 import { CASES, TARGET_NAMES, requestFor } from "./cases.mjs";
 import { runClosedLoop } from "./closed-loop.mjs";
 import { createOwnerKeys, keyportEnv, keyportNodeOptions, newSecrets, prepareDatabase, readUsageRecords, signBenchToken } from "./keyport-setup.mjs";
+import { GC_TRACE_FLAGS, isGcTraceLine, summarizeGcTrace } from "./gc-trace.mjs";
 import { measureClosedLoop, measureOpenLoop } from "./measure.mjs";
 import { summarizeCpuProfile } from "./profile.mjs";
 import { seedScaleDatabase, timeUsageReport } from "./scale.mjs";
@@ -24,6 +25,7 @@ import { freePort, readMemory, startChild, stopChild, waitForQuiet, waitUntilAns
  * @property {number} quietWaitSeconds longest total wait, per pass, for other programs to go quiet before runs
  * @property {boolean} scale
  * @property {boolean} cpuProfile run Keyport under V8's sampling profiler (slower; for finding where its CPU goes)
+ * @property {boolean} gcTrace run bare and Keyport with V8's `--trace-gc` and sum their collections
  */
 
 /** Between runs: sample the machine this long, and call it quiet below this many busy cores. */
@@ -72,7 +74,8 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     await waitUntilAnswering(mock, `${mockUrl}/`);
 
     const barePort = await freePort();
-    const bare = start("bare", ["bench/bare-proxy.mjs", "--port", String(barePort), "--upstream", mockUrl], baseEnv);
+    const gcFlags = plan.gcTrace ? GC_TRACE_FLAGS : [];
+    const bare = start("bare", [...gcFlags, "bench/bare-proxy.mjs", "--port", String(barePort), "--upstream", mockUrl], baseEnv);
     await waitUntilAnswering(bare, `http://127.0.0.1:${barePort}/`);
 
     const secrets = newSecrets();
@@ -80,7 +83,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const env = keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets });
     const seeded = plan.scale ? seedScaleDatabase({ root, dbPath, env, log }) : await prepareDatabase({ dbPath, env, scale: false });
     const profilerFlags = plan.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${workDir}`] : [];
-    const keyport = start("keyport", [...keyportNodeOptions(root), ...profilerFlags, "bin/keyport.js", "serve"], env);
+    const keyport = start("keyport", [...keyportNodeOptions(root), ...profilerFlags, ...gcFlags, "bin/keyport.js", "serve"], env);
     const keyportUrl = `http://127.0.0.1:${keyportPort}`;
     await waitUntilAnswering(keyport, `${keyportUrl}/healthz`);
     const token = await signBenchToken(secrets.jwtSecret);
@@ -94,12 +97,13 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
       bare: { name: "bare", origin: `http://127.0.0.1:${barePort}`, pid: bare.pid },
       keyport: { name: "keyport", origin: keyportUrl, pid: keyport.pid },
     };
-    // Every gateway response Keyport sent, to compare with the usage records it wrote.
-    const keyportTraffic = { requests: 0, status2xx: 0 };
+    // Every response each target sent (warm-up included): Keyport's to compare with the usage
+    // records it wrote, bare's and Keyport's to put their garbage collections per request.
+    const traffic = Object.fromEntries(TARGET_NAMES.map((name) => [name, { requests: 0, status2xx: 0 }]));
+    const keyportTraffic = traffic.keyport;
     const countKeyport = (targetName, result) => {
-      if (targetName !== "keyport") return;
-      keyportTraffic.requests += result.requests;
-      keyportTraffic.status2xx += result.status2xx;
+      traffic[targetName].requests += result.requests;
+      traffic[targetName].status2xx += result.status2xx;
     };
 
     log(`  warm-up (${plan.warmUpRequests} requests per target and case)`);
@@ -188,6 +192,13 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const keyportExitCode = await stopChild(keyport);
     const usageRecords = readUsageRecords(dbPath);
     const keyportLog = scanLog(keyport.logFile);
+    await stopChild(bare);
+    const gc = plan.gcTrace
+      ? {
+          bare: { requests: traffic.bare.requests, ...summarizeGcTrace(bare.logFile) },
+          keyport: { requests: traffic.keyport.requests, ...summarizeGcTrace(keyport.logFile) },
+        }
+      : null;
     const cpuProfile = plan.cpuProfile ? summarizeCpuProfile(workDir) : null;
     isComplete = true;
     return {
@@ -203,6 +214,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
       usageRecords,
       keyportLog,
       cpuProfile,
+      gc,
       quietWaitSeconds: (plan.quietWaitSeconds * 1000 - quietBudgetMs) / 1000,
       workDir: keepFiles || plan.cpuProfile ? workDir : undefined,
     };
@@ -233,7 +245,8 @@ function scanLog(file) {
   } catch {
     return { lines: 0, warnOrWorse: 0, samples: [] };
   }
-  const lines = text.split("\n").filter(Boolean);
+  // `--gc-trace` puts V8's collection lines in the same output; they are not log lines.
+  const lines = text.split("\n").filter((line) => line !== "" && !isGcTraceLine(line));
   const samples = [];
   let warnOrWorse = 0;
   for (const line of lines) {

@@ -157,6 +157,15 @@ export function formatPass(pass, summary) {
     `Usage records: ${pass.usageRecords.total} (2xx ${pass.usageRecords.status2xx}, other ${pass.usageRecords.non2xx}; ${JSON.stringify(pass.usageRecords.byStatus)}) for ${pass.keyportTraffic.requests} gateway requests, ${pass.keyportTraffic.status2xx} answered 2xx`,
     `Keyport log: ${pass.keyportLog.lines} lines, ${pass.keyportLog.warnOrWorse} at warn or above${pass.keyportLog.samples.length > 0 ? `: ${pass.keyportLog.samples.join(" | ")}` : ""}`,
   );
+  if (pass.gc !== null && pass.gc !== undefined) {
+    const gcLine = (name, gc) => {
+      const every = gc.scavenges > 0 ? (gc.requests / gc.scavenges).toFixed(0) : "-";
+      const eachUs = gc.scavenges > 0 ? ((gc.scavengePauseMs / gc.scavenges) * 1000).toFixed(0) : "-";
+      const pauseUsPerRequest = gc.requests > 0 ? (((gc.scavengePauseMs + gc.fullPauseMs) / gc.requests) * 1000).toFixed(1) : "-";
+      return `${name} ${gc.scavenges} scavenges (one per ${every} requests, ${eachUs} µs each) and ${gc.fullCollections} full collections, main-thread pause ${pauseUsPerRequest} µs per request`;
+    };
+    lines.push(`GC over the pass (warm-up included): ${gcLine("bare", pass.gc.bare)}; ${gcLine("Keyport", pass.gc.keyport)}`);
+  }
   if (pass.quietWaitSeconds > 0.5) lines.push(`Waited ${pass.quietWaitSeconds.toFixed(1)} s in all for other programs to go quiet before runs.`);
   const noisy = summary.rows.filter((row) => row.backgroundCoresMax > 0.25);
   if (noisy.length > 0) {

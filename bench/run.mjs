@@ -33,6 +33,7 @@ const { values } = parseArgs({
     "quiet-wait": { type: "string" },
     keep: { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
+    "gc-trace": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -53,6 +54,8 @@ if (values.help) {
   --keep                 keep the temporary directory (logs, SQLite file) of each pass
   --cpu-prof             run Keyport under V8's profiler and print where its CPU went (slows
                          Keyport down: the ratios of such a run are not comparable)
+  --gc-trace             run bare and Keyport with V8's --trace-gc and print their collections per
+                         request (young-generation scavenges, full collections, main-thread pauses)
   --scale                the scale check instead: mock latency 0, an empty store and one seeded with
                          100,000 owners' keys and 5 million usage records; compares Keyport's
                          added p50 and times a month's usage report for one owner
@@ -80,6 +83,7 @@ const basePlan = {
   quietWaitSeconds: numberOption(values["quiet-wait"], 20),
   scale: values.scale,
   cpuProfile: values["cpu-prof"],
+  gcTrace: values["gc-trace"],
 };
 const latencies = (values.latencies ?? "0,20").split(",").map((entry) => Math.round(numberOption(entry.trim(), 0)));
 
@@ -151,7 +155,7 @@ async function main() {
     if (pass.cpuProfile !== null) log(formatCpuProfile(pass.cpuProfile));
     if (pass.workDir !== undefined) log(`Logs and database kept in ${pass.workDir}`);
     if (pass.usageReport !== null) log(`Usage report, one owner's month (${pass.usageReport.requestsInMonth} records): p50 ${pass.usageReport.p50Ms.toFixed(1)} ms, max ${pass.usageReport.maxMs.toFixed(1)} ms`);
-    passes.push({ ...summary, mockLatencyMs, plan: pass.plan, seeded: pass.seeded, usageReport: pass.usageReport, memory: pass.memory, usageRecords: pass.usageRecords, keyportTraffic: pass.keyportTraffic, keyportExitCode: pass.keyportExitCode, quietWaitSeconds: pass.quietWaitSeconds, cpuProfile: pass.cpuProfile, keyportLog: pass.keyportLog, warmUpErrors: pass.warmUpErrors, runs: pass.runs });
+    passes.push({ ...summary, mockLatencyMs, plan: pass.plan, seeded: pass.seeded, usageReport: pass.usageReport, memory: pass.memory, usageRecords: pass.usageRecords, keyportTraffic: pass.keyportTraffic, keyportExitCode: pass.keyportExitCode, quietWaitSeconds: pass.quietWaitSeconds, cpuProfile: pass.cpuProfile, gc: pass.gc, keyportLog: pass.keyportLog, warmUpErrors: pass.warmUpErrors, runs: pass.runs });
   }
 
   if (values.scale && passes.length === 2) {
