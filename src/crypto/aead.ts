@@ -132,12 +132,19 @@ function decipher(key: Buffer | KeyObject, parsed: ParsedBlob, aad: Buffer): Buf
   if (parsed.nonce.length !== NONCE_LENGTH || parsed.tag.length !== TAG_LENGTH) {
     throw new DecryptError("malformed");
   }
+  let plaintext: Buffer | undefined;
   try {
     const gcm = createDecipheriv("aes-256-gcm", key, parsed.nonce, { authTagLength: TAG_LENGTH });
     gcm.setAAD(aad);
     gcm.setAuthTag(parsed.tag);
-    return Buffer.concat([gcm.update(parsed.ciphertext), gcm.final()]);
+    plaintext = gcm.update(parsed.ciphertext);
+    // GCM is a stream mode: `final` only checks the tag and returns no bytes, so the one buffer
+    // `update` made is the whole plaintext (no copy of it left behind in a concatenation).
+    if (gcm.final().length !== 0) throw new Error("unexpected bytes from final()");
+    return plaintext;
   } catch {
+    // `update` hands out plaintext before the tag is checked: none of it outlives a failure.
+    plaintext?.fill(0);
     throw new DecryptError("auth_failed");
   }
 }

@@ -117,7 +117,13 @@ export function createEnvelope(keyring: MasterKeyring) {
       };
       return () => {
         open ??= prepare();
-        return open().toString("utf8");
+        const plaintext = open();
+        try {
+          return plaintext.toString("utf8");
+        } finally {
+          // The string is what the call uses; the bytes it was made from are wiped at once.
+          plaintext.fill(0);
+        }
       };
     },
 
