@@ -1,8 +1,13 @@
 // What is sent: four calls (OpenAI chat completions and Anthropic messages, plain and streamed),
-// each to three targets (the mock directly, the bare proxy, Keyport).
+// each to three targets (the mock directly, the bare proxy, Keyport), and in the scale check to a
+// fourth: a second Keyport whose store holds 100,000 owners' keys and 5 million usage records.
 
-/** @typedef {"direct" | "bare" | "keyport"} TargetName */
+/** @typedef {"direct" | "bare" | "keyport" | "seeded"} TargetName */
 export const TARGET_NAMES = /** @type {const} */ (["direct", "bare", "keyport"]);
+export const SCALE_TARGET_NAMES = /** @type {const} */ ([...TARGET_NAMES, "seeded"]);
+
+/** Targets that are Keyport (and take its JWT where the SDKs put the API key). */
+export const isKeyportTarget = (/** @type {TargetName} */ target) => target === "keyport" || target === "seeded";
 
 /**
  * @typedef {object} Target
@@ -102,7 +107,7 @@ export const CASES = [
  * @returns {{ method: "POST", path: string, headers: Record<string, string>, body: Buffer }}
  */
 export function requestFor(benchCase, target, credentials) {
-  const isKeyport = target === "keyport";
+  const isKeyport = isKeyportTarget(target);
   const path = target === "direct" ? benchCase.providerPath : benchCase.gatewayPath;
   /** @type {Record<string, string>} */
   const headers = { "content-type": "application/json", "content-length": String(benchCase.body.length) };

@@ -1,9 +1,10 @@
 // One pass: a mock provider with a given latency, the bare proxy and Keyport, each its own
-// process; warm-up, then every run with direct, bare and Keyport interleaved, repeated.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+// process; warm-up, then every run with direct, bare and Keyport interleaved, repeated. The
+// scale check's pass adds a second Keyport on a seeded store, interleaved with the rest.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CASES, TARGET_NAMES, requestFor } from "./cases.mjs";
+import { CASES, SCALE_TARGET_NAMES, TARGET_NAMES, requestFor } from "./cases.mjs";
 import { runClosedLoop } from "./closed-loop.mjs";
 import { createOwnerKeys, keyportEnv, keyportNodeOptions, newSecrets, prepareDatabase, readUsageRecords, signBenchToken } from "./keyport-setup.mjs";
 import { GC_TRACE_FLAGS, isGcTraceLine, summarizeGcTrace } from "./gc-trace.mjs";
@@ -23,7 +24,8 @@ import { freePort, readMemory, startChild, stopChild, waitForQuiet, waitUntilAns
  * @property {boolean} closedStreams also run the streamed cases closed loop
  * @property {number} warmUpRequests per target and case
  * @property {number} quietWaitSeconds longest total wait, per pass, for other programs to go quiet before runs
- * @property {boolean} scale
+ * @property {boolean} scale also run Keyport on a store seeded with 100,000 owners' keys and 5 million
+ *   usage records (target `seeded`), interleaved with the others
  * @property {boolean} cpuProfile run Keyport under V8's sampling profiler (slower; for finding where its CPU goes)
  * @property {boolean} gcTrace run bare and Keyport with V8's `--trace-gc` and sum their collections
  */
@@ -81,13 +83,26 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const secrets = newSecrets();
     const keyportPort = await freePort();
     const env = keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets });
-    const seeded = plan.scale ? seedScaleDatabase({ root, dbPath, env, log }) : await prepareDatabase({ dbPath, env, scale: false });
+    const emptyStore = await prepareDatabase({ dbPath, env, scale: false });
+    // The seeded store is filled before either Keyport starts: seeding takes minutes of CPU,
+    // which must not fall between one Keyport's runs and the other's.
+    const seededDbPath = path.join(workDir, "seeded", "bench.db");
+    const seededPort = plan.scale ? await freePort() : 0;
+    const seededEnv = keyportEnv({ port: seededPort, dataDir: path.dirname(seededDbPath), dbPath: seededDbPath, mockUrl, secrets });
+    if (plan.scale) mkdirSync(path.dirname(seededDbPath), { recursive: true });
+    const seeded = plan.scale ? seedScaleDatabase({ root, dbPath: seededDbPath, env: seededEnv, log }) : emptyStore;
     const profilerFlags = plan.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${workDir}`] : [];
     const keyport = start("keyport", [...keyportNodeOptions(root), ...profilerFlags, ...gcFlags, "bin/keyport.js", "serve"], env);
     const keyportUrl = `http://127.0.0.1:${keyportPort}`;
     await waitUntilAnswering(keyport, `${keyportUrl}/healthz`);
     const token = await signBenchToken(secrets.jwtSecret);
     await createOwnerKeys(keyportUrl, token, secrets);
+    const seededKeyport = plan.scale ? start("seeded", [...keyportNodeOptions(root), "bin/keyport.js", "serve"], seededEnv) : null;
+    const seededUrl = `http://127.0.0.1:${seededPort}`;
+    if (seededKeyport !== null) {
+      await waitUntilAnswering(seededKeyport, `${seededUrl}/healthz`);
+      await createOwnerKeys(seededUrl, token, secrets);
+    }
     // Before any gateway traffic: what Keyport holds just for being up.
     const keyportMemoryAtStart = memoryOf(keyport);
     const credentials = { openaiKey: secrets.openaiKey, anthropicKey: secrets.anthropicKey, token };
@@ -96,10 +111,12 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
       direct: { name: "direct", origin: mockUrl, pid: mock.pid },
       bare: { name: "bare", origin: `http://127.0.0.1:${barePort}`, pid: bare.pid },
       keyport: { name: "keyport", origin: keyportUrl, pid: keyport.pid },
+      ...(seededKeyport === null ? {} : { seeded: { name: "seeded", origin: seededUrl, pid: seededKeyport.pid } }),
     };
+    const targetNames = seededKeyport === null ? TARGET_NAMES : SCALE_TARGET_NAMES;
     // Every response each target sent (warm-up included): Keyport's to compare with the usage
     // records it wrote, bare's and Keyport's to put their garbage collections per request.
-    const traffic = Object.fromEntries(TARGET_NAMES.map((name) => [name, { requests: 0, status2xx: 0 }]));
+    const traffic = Object.fromEntries(targetNames.map((name) => [name, { requests: 0, status2xx: 0 }]));
     const keyportTraffic = traffic.keyport;
     const countKeyport = (targetName, result) => {
       traffic[targetName].requests += result.requests;
@@ -111,7 +128,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const rateEstimate = {};
     const warmUpErrors = [];
     for (const benchCase of CASES) {
-      for (const targetName of TARGET_NAMES) {
+      for (const targetName of targetNames) {
         const target = targets[targetName];
         const result = await runClosedLoop({
           origin: target.origin,
@@ -145,7 +162,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const runs = [];
     for (let repeat = 1; repeat <= plan.repeats; repeat += 1) {
       for (const benchCase of CASES) {
-        for (const targetName of TARGET_NAMES) {
+        for (const targetName of targetNames) {
           assertRunning();
           const quiet = await settle();
           const result = await measureOpenLoop({
@@ -163,7 +180,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
         }
       }
       for (const benchCase of closedCases) {
-        for (const targetName of TARGET_NAMES) {
+        for (const targetName of targetNames) {
           assertRunning();
           const quiet = await settle();
           const estimated = rateEstimate[`${targetName}/${benchCase.id}`] ?? 1000;
@@ -186,12 +203,23 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     }
 
     assertRunning();
-    const usageReport = plan.scale ? await timeUsageReport(keyportUrl, token) : null;
-    const memory = { keyportAtStart: keyportMemoryAtStart, keyportAfterWarmUp: keyportMemoryAfterWarmUp, keyport: memoryOf(keyport), bare: memoryOf(bare), mock: memoryOf(mock) };
+    const usageReport = seededKeyport === null ? null : await timeUsageReport(seededUrl, token);
+    const memory = {
+      keyportAtStart: keyportMemoryAtStart,
+      keyportAfterWarmUp: keyportMemoryAfterWarmUp,
+      keyport: memoryOf(keyport),
+      bare: memoryOf(bare),
+      mock: memoryOf(mock),
+      ...(seededKeyport === null ? {} : { seeded: memoryOf(seededKeyport) }),
+    };
     // SIGTERM drains the server and flushes queued usage records before Keyport exits.
     const keyportExitCode = await stopChild(keyport);
     const usageRecords = readUsageRecords(dbPath);
     const keyportLog = scanLog(keyport.logFile);
+    const seededStore =
+      seededKeyport === null
+        ? null
+        : { exitCode: await stopChild(seededKeyport), usageRecords: readUsageRecords(seededDbPath), traffic: traffic.seeded, log: scanLog(seededKeyport.logFile) };
     await stopChild(bare);
     const gc = plan.gcTrace
       ? {
@@ -204,6 +232,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     return {
       mockLatencyMs: plan.mockLatencyMs,
       plan,
+      targetNames,
       runs,
       warmUpErrors,
       memory,
@@ -215,6 +244,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
       keyportLog,
       cpuProfile,
       gc,
+      seededStore,
       quietWaitSeconds: (plan.quietWaitSeconds * 1000 - quietBudgetMs) / 1000,
       workDir: keepFiles || plan.cpuProfile ? workDir : undefined,
     };

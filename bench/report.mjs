@@ -19,7 +19,7 @@ export function aggregatePass(pass) {
   const rows = [];
   for (const mode of ["open", "closed"]) {
     for (const benchCase of CASES) {
-      for (const target of TARGET_NAMES) {
+      for (const target of pass.targetNames ?? TARGET_NAMES) {
         const runs = pass.runs.filter((run) => run.mode === mode && run.case === benchCase.id && run.target === target);
         if (runs.length === 0) continue;
         const direct = (repeat) => pass.runs.find((run) => run.mode === mode && run.case === benchCase.id && run.target === "direct" && run.repeat === repeat);
@@ -105,6 +105,17 @@ export function aggregatePass(pass) {
   );
   check("2xx usage records without token counts", records.withoutTokens, "= 0", records.withoutTokens === 0);
   check("Keyport exit code after SIGTERM", pass.keyportExitCode, "= 0", pass.keyportExitCode === 0);
+  const seeded = pass.seededStore;
+  if (seeded !== null && seeded !== undefined) {
+    const seededRecords = seeded.usageRecords;
+    check(
+      "seeded store: usage records (2xx) = its 2xx responses",
+      seededRecords.status2xx,
+      `= ${seeded.traffic.status2xx}`,
+      seededRecords.status2xx === seeded.traffic.status2xx && seededRecords.total === seeded.traffic.requests,
+    );
+    check("seeded store: Keyport exit code after SIGTERM", seeded.exitCode, "= 0", seeded.exitCode === 0);
+  }
   return { rows, ratios, checks, totalErrors };
 }
 
@@ -157,6 +168,12 @@ export function formatPass(pass, summary) {
     `Usage records: ${pass.usageRecords.total} (2xx ${pass.usageRecords.status2xx}, other ${pass.usageRecords.non2xx}; ${JSON.stringify(pass.usageRecords.byStatus)}) for ${pass.keyportTraffic.requests} gateway requests, ${pass.keyportTraffic.status2xx} answered 2xx`,
     `Keyport log: ${pass.keyportLog.lines} lines, ${pass.keyportLog.warnOrWorse} at warn or above${pass.keyportLog.samples.length > 0 ? `: ${pass.keyportLog.samples.join(" | ")}` : ""}`,
   );
+  const seeded = pass.seededStore;
+  if (seeded !== null && seeded !== undefined) {
+    lines.push(
+      `Seeded store (target "seeded"): peak RSS ${mb(pass.memory.seeded.peakRssBytes)} MB; usage records ${seeded.usageRecords.total} (2xx ${seeded.usageRecords.status2xx}) for ${seeded.traffic.requests} gateway requests, ${seeded.traffic.status2xx} answered 2xx; log ${seeded.log.lines} lines, ${seeded.log.warnOrWorse} at warn or above`,
+    );
+  }
   if (pass.gc !== null && pass.gc !== undefined) {
     const gcLine = (name, gc) => {
       const every = gc.scavenges > 0 ? (gc.requests / gc.scavenges).toFixed(0) : "-";
