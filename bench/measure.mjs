@@ -1,6 +1,7 @@
-// One timed run against one target, with the CPU every process involved used during it.
+// Timed runs, with the CPU every process involved used during them: an open loop against every
+// target at once, a closed loop against one target.
 import { runClosedLoop } from "./closed-loop.mjs";
-import { runOpenLoop } from "./open-loop.mjs";
+import { prepareOpenLoop } from "./open-loop.mjs";
 import { readCpuSeconds, readMachineCpu } from "./processes.mjs";
 
 /**
@@ -72,32 +73,48 @@ function cpuBetween(before, after, { isDirect, ticksPerSecond }) {
  */
 
 /**
- * Open loop at a fixed rate against one target.
- * @param {{ target: Target & { pid: number }, mockPid: number, ticksPerSecond: number, benchCase: BenchCase,
- *   request: ReturnType<typeof import("./cases.mjs").requestFor>, ratePerSecond: number, durationSeconds: number }} options
+ * Open loop at a fixed rate against every target at once, over the same seconds: each target gets
+ * its own connections and `ratePerSecond`, and target k of n is due k/n of an interval after the
+ * first, so their requests interleave one by one. The added latency is a difference of a few
+ * tenths of a millisecond between targets, and the machine's state moves it by as much between
+ * runs seconds apart; measured side by side, that drift hits every target alike.
+ * @param {{ targets: { target: Target & { pid: number }, request: ReturnType<typeof import("./cases.mjs").requestFor> }[],
+ *   mockPid: number, ticksPerSecond: number, benchCase: BenchCase, ratePerSecond: number, durationSeconds: number }} options
  */
-export async function measureOpenLoop({ target, mockPid, ticksPerSecond, benchCase, request, ratePerSecond, durationSeconds }) {
-  const pids = { targetPid: target.pid, mockPid, ticksPerSecond };
-  /** @type {Snapshot | undefined} */
-  let before;
-  /** @type {Snapshot | undefined} */
-  let after;
-  const result = await runOpenLoop({
-    origin: target.origin,
-    request,
-    ratePerSecond,
-    durationSeconds,
-    stream: benchCase.stream,
-    streamEnd: benchCase.streamEnd,
-    onStart: () => {
-      before = snapshot(pids);
-    },
-    onFinish: () => {
-      after = snapshot(pids);
-    },
-  });
-  if (before === undefined || after === undefined) throw new Error("open loop finished without CPU snapshots");
-  return withCpu(result, cpuBetween(before, after, { isDirect: target.name === "direct", ticksPerSecond }));
+export async function measureOpenLoops({ targets, mockPid, ticksPerSecond, benchCase, ratePerSecond, durationSeconds }) {
+  const loops = await Promise.all(
+    targets.map(({ target, request }) =>
+      prepareOpenLoop({ origin: target.origin, request, ratePerSecond, durationSeconds, stream: benchCase.stream, streamEnd: benchCase.streamEnd }),
+    ),
+  );
+  const before = targets.map(({ target }) => cpuOrNaN(target.pid, ticksPerSecond));
+  const common = snapshot({ targetPid: mockPid, mockPid, ticksPerSecond });
+  const startNs = process.hrtime.bigint() + 10_000_000n;
+  const staggerNs = 1e9 / ratePerSecond / targets.length;
+  const results = await Promise.all(loops.map((loop, index) => loop.run(startNs + BigInt(Math.round(index * staggerNs)))));
+  const after = targets.map(({ target }) => cpuOrNaN(target.pid, ticksPerSecond));
+  const end = snapshot({ targetPid: mockPid, mockPid, ticksPerSecond });
+  // The machine's busy time minus every process of the benchmark (the direct target's process is
+  // the mock, counted once).
+  const ownCpu = targets.reduce((sum, { target }, index) => sum + (target.pid === mockPid ? 0 : after[index] - before[index]), 0);
+  const shared = cpuBetween(common, end, { isDirect: true, ticksPerSecond });
+  const seconds = Number(end.timeNs - common.timeNs) / 1e9;
+  const backgroundCores = seconds > 0 ? Math.max(0, shared.backgroundCores - ownCpu / seconds) : 0;
+  const allRequests = results.reduce((sum, result) => sum + result.requests, 0);
+  // The mock serves every target's requests; the direct target is charged its share of them.
+  const cpuOf = (index) => {
+    const used = after[index] - before[index];
+    return targets[index].target.pid === mockPid ? (used * results[index].requests) / Math.max(1, allRequests) : used;
+  };
+  return results.map((result, index) =>
+    withCpu(result, {
+      targetCpuSeconds: cpuOf(index),
+      mockCpuSeconds: shared.mockCpuSeconds,
+      generatorCores: shared.generatorCores,
+      backgroundCores,
+      stealCores: shared.stealCores,
+    }),
+  );
 }
 
 /**

@@ -14,8 +14,6 @@ import { summarize } from "./stats.mjs";
  * @property {string} streamEnd text a complete stream contains
  * @property {number} [connections] pool size; enough to never queue at the client (default 128)
  * @property {number} [timeoutMs] a request silent this long is an error (default 10 s)
- * @property {() => void} [onStart] called once the connections are open, just before the first request is due
- * @property {() => void} [onFinish] called as the last request finishes
  */
 
 /**
@@ -33,19 +31,31 @@ import { summarize } from "./stats.mjs";
  */
 
 /**
- * Sends `ratePerSecond × durationSeconds` requests, each due at `start + i / rate`, and waits
- * for every one of them to finish.
+ * Opens the connections the first second will need (so no timed request pays for a TCP
+ * handshake) and returns `run`, which sends `ratePerSecond × durationSeconds` requests, each due
+ * at `startNs + i / rate`, and waits for every one of them to finish. Several loops prepared
+ * side by side can run over the same seconds (each with its own connections and timer).
  * @param {OpenLoopOptions} options
+ * @returns {Promise<{ run(startNs: bigint): Promise<OpenLoopResult> }>}
+ */
+export async function prepareOpenLoop(options) {
+  const total = Math.max(1, Math.round(options.ratePerSecond * options.durationSeconds));
+  const pool = new Pool(options.origin, { connections: options.connections ?? 128, pipelining: 1 });
+  await warmConnections(pool, Math.min(16, total));
+  return { run: (startNs) => runOpenLoop(options, pool, total, startNs) };
+}
+
+/**
+ * @param {OpenLoopOptions} options
+ * @param {Pool} pool
+ * @param {number} total
+ * @param {bigint} startNs
  * @returns {Promise<OpenLoopResult>}
  */
-export async function runOpenLoop(options) {
-  const { origin, request, ratePerSecond, durationSeconds, stream, streamEnd } = options;
+async function runOpenLoop(options, pool, total, startNs) {
+  const { request, ratePerSecond, stream, streamEnd } = options;
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const total = Math.max(1, Math.round(ratePerSecond * durationSeconds));
   const intervalNs = 1e9 / ratePerSecond;
-  const pool = new Pool(origin, { connections: options.connections ?? 128, pipelining: 1 });
-  // Open the connections the first second will need before the clock starts.
-  await warmConnections(pool, Math.min(16, total));
 
   const latencies = [];
   const firstEvents = [];
@@ -56,8 +66,6 @@ export async function runOpenLoop(options) {
   let status2xx = 0;
   let finished = 0;
   let lastEndNs = 0n;
-  options.onStart?.();
-  const startNs = process.hrtime.bigint() + 10_000_000n;
   const dueOf = (index) => startNs + BigInt(Math.round(index * intervalNs));
   const fail = (kind) => {
     errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
@@ -101,10 +109,7 @@ export async function runOpenLoop(options) {
     let next = 0;
     const onDone = () => {
       finished += 1;
-      if (finished === total) {
-        options.onFinish?.();
-        resolve(undefined);
-      }
+      if (finished === total) resolve(undefined);
     };
     const tick = () => {
       const now = process.hrtime.bigint();

@@ -8,7 +8,7 @@ import { CASES, SCALE_TARGET_NAMES, TARGET_NAMES, requestFor } from "./cases.mjs
 import { runClosedLoop } from "./closed-loop.mjs";
 import { createOwnerKeys, keyportEnv, keyportNodeOptions, newSecrets, prepareDatabase, readUsageRecords, signBenchToken } from "./keyport-setup.mjs";
 import { GC_TRACE_FLAGS, isGcTraceLine, summarizeGcTrace } from "./gc-trace.mjs";
-import { measureClosedLoop, measureOpenLoop } from "./measure.mjs";
+import { measureClosedLoop, measureOpenLoops } from "./measure.mjs";
 import { summarizeCpuProfile } from "./profile.mjs";
 import { seedScaleDatabase, timeUsageReport } from "./scale.mjs";
 import { freePort, readMemory, startChild, stopChild, waitForQuiet, waitUntilAnswering } from "./processes.mjs";
@@ -162,22 +162,23 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const runs = [];
     for (let repeat = 1; repeat <= plan.repeats; repeat += 1) {
       for (const benchCase of CASES) {
-        for (const targetName of targetNames) {
-          assertRunning();
-          const quiet = await settle();
-          const result = await measureOpenLoop({
-            target: targets[targetName],
-            mockPid: mock.pid,
-            ticksPerSecond,
-            benchCase,
-            request: requestFor(benchCase, targetName, credentials),
-            ratePerSecond: plan.ratePerSecond,
-            durationSeconds: plan.openSeconds,
-          });
+        assertRunning();
+        const quiet = await settle();
+        // Every target over the same seconds, their requests interleaved (see measureOpenLoops).
+        const results = await measureOpenLoops({
+          targets: targetNames.map((targetName) => ({ target: targets[targetName], request: requestFor(benchCase, targetName, credentials) })),
+          mockPid: mock.pid,
+          ticksPerSecond,
+          benchCase,
+          ratePerSecond: plan.ratePerSecond,
+          durationSeconds: plan.openSeconds,
+        });
+        targetNames.forEach((targetName, index) => {
+          const result = results[index];
           countKeyport(targetName, result);
           runs.push({ mode: "open", repeat, case: benchCase.id, target: targetName, quiet, keyportMemory: memoryOf(keyport), ...result });
           log(`  #${repeat} open   ${benchCase.id.padEnd(26)} ${targetName.padEnd(8)} ${describe(result, benchCase.stream)}`);
-        }
+        });
       }
       for (const benchCase of closedCases) {
         for (const targetName of targetNames) {
