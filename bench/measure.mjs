@@ -74,8 +74,8 @@ function cpuBetween(before, after, { isDirect, ticksPerSecond }) {
 
 /**
  * Open loop at a fixed rate against every target at once, over the same seconds: each target gets
- * its own connections and `ratePerSecond`, and target k of n is due k/n of an interval after the
- * first, so their requests interleave one by one. The added latency is a difference of a few
+ * its own connections and `ratePerSecond`, each request due at a random point of its interval, so
+ * the targets' requests interleave in no fixed order. The added latency is a difference of a few
  * tenths of a millisecond between targets, and the machine's state moves it by as much between
  * runs seconds apart; measured side by side, that drift hits every target alike.
  * @param {{ targets: { target: Target & { pid: number }, request: ReturnType<typeof import("./cases.mjs").requestFor> }[],
@@ -90,8 +90,7 @@ export async function measureOpenLoops({ targets, mockPid, ticksPerSecond, bench
   const before = targets.map(({ target }) => cpuOrNaN(target.pid, ticksPerSecond));
   const common = snapshot({ targetPid: mockPid, mockPid, ticksPerSecond });
   const startNs = process.hrtime.bigint() + 10_000_000n;
-  const staggerNs = 1e9 / ratePerSecond / targets.length;
-  const results = await Promise.all(loops.map((loop, index) => loop.run(startNs + BigInt(Math.round(index * staggerNs)))));
+  const results = await Promise.all(loops.map((loop) => loop.run(startNs)));
   const after = targets.map(({ target }) => cpuOrNaN(target.pid, ticksPerSecond));
   const end = snapshot({ targetPid: mockPid, mockPid, ticksPerSecond });
   // The machine's busy time minus every process of the benchmark (the direct target's process is

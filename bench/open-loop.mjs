@@ -32,8 +32,8 @@ import { summarize } from "./stats.mjs";
 
 /**
  * Opens the connections the first second will need (so no timed request pays for a TCP
- * handshake) and returns `run`, which sends `ratePerSecond × durationSeconds` requests, each due
- * at `startNs + i / rate`, and waits for every one of them to finish. Several loops prepared
+ * handshake) and returns `run`, which sends `ratePerSecond × durationSeconds` requests, request i
+ * due at a random time in `startNs + [i, i + 1) / rate`, and waits for every one of them to finish. Several loops prepared
  * side by side can run over the same seconds (each with its own connections and timer).
  * @param {OpenLoopOptions} options
  * @returns {Promise<{ run(startNs: bigint): Promise<OpenLoopResult> }>}
@@ -66,7 +66,11 @@ async function runOpenLoop(options, pool, total, startNs) {
   let status2xx = 0;
   let finished = 0;
   let lastEndNs = 0n;
-  const dueOf = (index) => startNs + BigInt(Math.round(index * intervalNs));
+  // Request i is due at a random point of its own interval [i, i + 1) / rate: the rate is exact
+  // over any second, and loops run side by side against other targets meet each other's requests
+  // at random, never in a fixed order that would always put one target just behind another.
+  const offsets = Float64Array.from({ length: total }, () => Math.random());
+  const dueOf = (index) => startNs + BigInt(Math.round((index + (offsets[index] ?? 0)) * intervalNs));
   const fail = (kind) => {
     errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
   };
