@@ -33,8 +33,9 @@ import { summarize } from "./stats.mjs";
 /**
  * Opens the connections the first second will need (so no timed request pays for a TCP
  * handshake) and returns `run`, which sends `ratePerSecond × durationSeconds` requests, request i
- * due at a random time in `startNs + [i, i + 1) / rate`, and waits for every one of them to finish. Several loops prepared
- * side by side can run over the same seconds (each with its own connections and timer).
+ * due at a random time in `startNs + [i, i + 1) / rate`, and waits for every one of them to
+ * finish. Several loops prepared side by side can run over the same seconds (each with its own
+ * connections and timer).
  * @param {OpenLoopOptions} options
  * @returns {Promise<{ run(startNs: bigint): Promise<OpenLoopResult> }>}
  */

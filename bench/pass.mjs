@@ -118,7 +118,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     // records it wrote, bare's and Keyport's to put their garbage collections per request.
     const traffic = Object.fromEntries(targetNames.map((name) => [name, { requests: 0, status2xx: 0 }]));
     const keyportTraffic = traffic.keyport;
-    const countKeyport = (targetName, result) => {
+    const countTraffic = (targetName, result) => {
       traffic[targetName].requests += result.requests;
       traffic[targetName].status2xx += result.status2xx;
     };
@@ -137,7 +137,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
           amount: plan.warmUpRequests,
           ...(benchCase.stream ? { streamEnd: benchCase.streamEnd } : {}),
         });
-        countKeyport(targetName, result);
+        countTraffic(targetName, result);
         rateEstimate[`${targetName}/${benchCase.id}`] = result.requestsPerSecond;
         if (result.errors > 0) warmUpErrors.push({ target: targetName, case: benchCase.id, errors: result.errors, errorKinds: result.errorKinds });
       }
@@ -175,7 +175,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
         });
         targetNames.forEach((targetName, index) => {
           const result = results[index];
-          countKeyport(targetName, result);
+          countTraffic(targetName, result);
           runs.push({ mode: "open", repeat, case: benchCase.id, target: targetName, quiet, keyportMemory: memoryOf(keyport), ...result });
           log(`  #${repeat} open   ${benchCase.id.padEnd(26)} ${targetName.padEnd(8)} ${describe(result, benchCase.stream)}`);
         });
@@ -195,7 +195,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
             connections: plan.closedConnections,
             amount,
           });
-          countKeyport(targetName, result);
+          countTraffic(targetName, result);
           rateEstimate[`${targetName}/${benchCase.id}`] = result.requestsPerSecond;
           runs.push({ mode: "closed", repeat, case: benchCase.id, target: targetName, quiet, keyportMemory: memoryOf(keyport), ...result });
           log(`  #${repeat} closed ${benchCase.id.padEnd(26)} ${targetName.padEnd(8)} ${result.requestsPerSecond.toFixed(0)} req/s, errors ${result.errors}`);

@@ -96,26 +96,20 @@ export function aggregatePass(pass) {
   const peak = pass.memory.keyport.peakRssBytes;
   check("Keyport peak RSS (MB)", peak / 1024 / 1024, `≤ ${LIMITS.peakRssBytes / 1024 / 1024}`, peak <= LIMITS.peakRssBytes);
   check("errors, all targets and runs", totalErrors, "= 0", totalErrors === 0);
-  const records = pass.usageRecords;
-  check(
-    "usage records (2xx) = Keyport 2xx responses",
-    records.status2xx,
-    `= ${pass.keyportTraffic.status2xx}`,
-    records.status2xx === pass.keyportTraffic.status2xx && records.total === pass.keyportTraffic.requests,
-  );
-  check("2xx usage records without token counts", records.withoutTokens, "= 0", records.withoutTokens === 0);
-  check("Keyport exit code after SIGTERM", pass.keyportExitCode, "= 0", pass.keyportExitCode === 0);
-  const seeded = pass.seededStore;
-  if (seeded !== null && seeded !== undefined) {
-    const seededRecords = seeded.usageRecords;
+  /** Every gateway request a Keyport answered has its usage record, and it stopped cleanly. */
+  const checkStore = (label, records, traffic, exitCode) => {
     check(
-      "seeded store: usage records (2xx) = its 2xx responses",
-      seededRecords.status2xx,
-      `= ${seeded.traffic.status2xx}`,
-      seededRecords.status2xx === seeded.traffic.status2xx && seededRecords.total === seeded.traffic.requests,
+      `${label}usage records (2xx) = Keyport 2xx responses`,
+      records.status2xx,
+      `= ${traffic.status2xx}`,
+      records.status2xx === traffic.status2xx && records.total === traffic.requests,
     );
-    check("seeded store: Keyport exit code after SIGTERM", seeded.exitCode, "= 0", seeded.exitCode === 0);
-  }
+    check(`${label}Keyport exit code after SIGTERM`, exitCode, "= 0", exitCode === 0);
+  };
+  checkStore("", pass.usageRecords, pass.keyportTraffic, pass.keyportExitCode);
+  check("2xx usage records without token counts", pass.usageRecords.withoutTokens, "= 0", pass.usageRecords.withoutTokens === 0);
+  const seeded = pass.seededStore;
+  if (seeded !== null && seeded !== undefined) checkStore("seeded store: ", seeded.usageRecords, seeded.traffic, seeded.exitCode);
   return { rows, ratios, checks, totalErrors };
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import type { Principal } from "../auth/principal.js";
-import type { JwtVerifier } from "../auth/jwt-verifier.js";
+import { type JwtVerifier, principalFromOutcome } from "../auth/jwt-verifier.js";
 import { readBearerToken } from "../auth/read-credential.js";
 import type { Actor } from "../audit/audit-log.js";
 import { AppError } from "../lib/errors.js";
@@ -22,14 +22,8 @@ export function createAuthenticate(verifier: JwtVerifier) {
       throw new AppError("unauthenticated", "Missing credentials: send Authorization: Bearer <JWT>.");
     }
     const outcome = await verifier.verify(token);
-    if (!outcome.ok) {
-      if (outcome.reason === "unavailable") {
-        throw new AppError("unavailable", "Token verification is temporarily unavailable.");
-      }
-      request.log.info({ reason: outcome.reason }, "token refused");
-      throw new AppError("unauthenticated", "Invalid or expired token.", { internal: { reason: outcome.reason } });
-    }
-    request.principal = outcome.principal;
+    if (!outcome.ok && outcome.reason !== "unavailable") request.log.info({ reason: outcome.reason }, "token refused");
+    request.principal = principalFromOutcome(outcome);
   };
 }
 

@@ -12,6 +12,7 @@ import {
 import type { Config, JwtVerifierConfig } from "../config/config-schema.js";
 import { MIN_JWT_SECRET_BYTES_BY_ALGORITHM } from "../config/load-config.js";
 import { type Clock, systemClock } from "../lib/clock.js";
+import { AppError } from "../lib/errors.js";
 import { type Principal, principalFromClaims } from "./principal.js";
 
 /** Why a token was refused. Expected outcomes, returned as values; only bugs throw. */
@@ -32,6 +33,17 @@ export type VerifyFailureReason =
 export type VerifyOutcome =
   | { ok: true; principal: Principal; expiresAt: number }
   | { ok: false; reason: VerifyFailureReason };
+
+/**
+ * The principal of a verified token, or the error every end-user route and the gateway answer a
+ * refused one with: `unavailable` when the key source could not be read, else `unauthenticated`
+ * (the reason stays internal, so a caller cannot probe which check failed).
+ */
+export function principalFromOutcome(outcome: VerifyOutcome): Principal {
+  if (outcome.ok) return outcome.principal;
+  if (outcome.reason === "unavailable") throw new AppError("unavailable", "Token verification is temporarily unavailable.");
+  throw new AppError("unauthenticated", "Invalid or expired token.", { internal: { reason: outcome.reason } });
+}
 
 /** Verifies end-user JWTs against the one configured key source and algorithm. */
 export type JwtVerifier = {

@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Principal } from "../auth/principal.js";
-import type { JwtVerifier, VerifyOutcome } from "../auth/jwt-verifier.js";
+import { type JwtVerifier, principalFromOutcome } from "../auth/jwt-verifier.js";
 import { readBearerToken } from "../auth/read-credential.js";
 import type { Actor, AuditLog } from "../audit/audit-log.js";
 import type { Tier } from "../config/tiers.js";
@@ -61,7 +61,7 @@ export function createProxy(deps: ProxyDeps) {
     const token = readBearerToken(request.headers, { allowXApiKey: true });
     if (token === undefined) throw new AppError("unauthenticated", "Missing credentials: send your Keyport token as the API key.");
     const cached = verifier.verifyCached(token);
-    return cached === undefined ? verifier.verify(token).then(principalOf) : principalOf(cached);
+    return cached === undefined ? verifier.verify(token).then(principalFromOutcome) : principalFromOutcome(cached);
   }
 
   async function limitPlatformCall(owner: string, tierName: string, request: GatewayRequest): Promise<Record<string, string>> {
@@ -228,12 +228,6 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   return { handle };
-}
-
-function principalOf(outcome: VerifyOutcome): Principal {
-  if (outcome.ok) return outcome.principal;
-  if (outcome.reason === "unavailable") throw new AppError("unavailable", "Token verification is temporarily unavailable.");
-  throw new AppError("unauthenticated", "Invalid or expired token.", { internal: { reason: outcome.reason } });
 }
 
 export type Proxy = ReturnType<typeof createProxy>;
