@@ -122,7 +122,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const auditLog = createAuditLog({ audit: store.audit, clock });
     const keyHealth = createKeyHealth({ keys, auditLog, clock });
-    const dataKeys = createDataKeys({ dataKeys: store.dataKeys, envelope, clock });
+    const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
     const providers = createProviderRegistry({
       openai: { baseUrl: config.providers.openai.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
       anthropic: { baseUrl: config.providers.anthropic.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },

@@ -41,7 +41,10 @@ describe("data keys", () => {
   it("is bound to its owner", () => {
     const envelope = createEnvelope(createMasterKeyring({ current: hexNew, previous: [] }));
     const created = envelope.createDataKey(owner);
-    expectDecryptError(() => envelope.unwrapDataKey("user:bob", created.wrapped), "auth_failed");
+    const error = expectDecryptError(() => envelope.unwrapDataKey("user:bob", created.wrapped), "auth_failed");
+    // Named as a data-key failure: every provider key of the owner is then unreadable.
+    expect(error.subject).toBe("data_key");
+    expect(error.message).toBe("Stored data key could not be decrypted (auth_failed)");
   });
 
   it("reports an unconfigured master key as unknown_kid", () => {
@@ -133,7 +136,7 @@ describe("provider-key secrets", () => {
   it("fail under another owner's data key", () => {
     const sealed = envelope.sealSecret(dataKey, secret, binding);
     const otherDataKey = envelope.createDataKey("user:bob").dataKey;
-    expectDecryptError(() => envelope.openSecret(otherDataKey, sealed, binding), "auth_failed");
+    expect(expectDecryptError(() => envelope.openSecret(otherDataKey, sealed, binding), "auth_failed").subject).toBe("provider_key");
   });
 
   it("fail when any byte is flipped or the blob is truncated", () => {
@@ -193,16 +196,16 @@ describe("prepared secret openings (the gateway's cached key records)", () => {
   });
 
   it.each([
-    ["moved to another key id", () => envelope.prepareSecretOpening(created.wrapped, sealed, { ...binding, keyId: "key_02" }), "auth_failed"],
-    ["another owner's data key", () => envelope.prepareSecretOpening(envelope.createDataKey(owner).wrapped, sealed, binding), "auth_failed"],
-    ["a data key wrapped for another owner", () => envelope.prepareSecretOpening(created.wrapped, sealed, { ...binding, owner: "user:bob" }), "auth_failed"],
-    ["a master key no longer configured", () => createEnvelope(createMasterKeyring({ current: hexOther, previous: [] })).prepareSecretOpening(created.wrapped, sealed, binding), "unknown_kid"],
-    ["a blob under another kid", () => envelope.prepareSecretOpening(created.wrapped, created.wrapped, binding), "unknown_kid"],
-    ["a truncated blob", () => envelope.prepareSecretOpening(created.wrapped, fromBlob(sealed).subarray(0, 20).toString("base64url"), binding), "malformed"],
-  ] as const)("fail on every open, never once only, for %s", (_label, prepare, reason) => {
+    ["moved to another key id", () => envelope.prepareSecretOpening(created.wrapped, sealed, { ...binding, keyId: "key_02" }), "auth_failed", "provider_key"],
+    ["another owner's data key", () => envelope.prepareSecretOpening(envelope.createDataKey(owner).wrapped, sealed, binding), "auth_failed", "provider_key"],
+    ["a data key wrapped for another owner", () => envelope.prepareSecretOpening(created.wrapped, sealed, { ...binding, owner: "user:bob" }), "auth_failed", "data_key"],
+    ["a master key no longer configured", () => createEnvelope(createMasterKeyring({ current: hexOther, previous: [] })).prepareSecretOpening(created.wrapped, sealed, binding), "unknown_kid", "data_key"],
+    ["a blob under another kid", () => envelope.prepareSecretOpening(created.wrapped, created.wrapped, binding), "unknown_kid", "provider_key"],
+    ["a truncated blob", () => envelope.prepareSecretOpening(created.wrapped, fromBlob(sealed).subarray(0, 20).toString("base64url"), binding), "malformed", "provider_key"],
+  ] as const)("fail on every open, never once only, for %s, naming which blob did not open", (_label, prepare, reason, subject) => {
     const open = prepare();
-    expectDecryptError(open, reason);
-    expectDecryptError(open, reason);
+    expect(expectDecryptError(open, reason).subject).toBe(subject);
+    expect(expectDecryptError(open, reason).subject).toBe(subject);
   });
 
   it("fail on a tampered ciphertext after a good prepare of another blob: each blob has its own opening", () => {

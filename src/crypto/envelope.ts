@@ -1,6 +1,6 @@
 import { createHmac, hkdfSync, randomBytes } from "node:crypto";
 import { KEY_LENGTH, openBlob, prepareBlobOpening, readBlobKid, sealBlob } from "./aead.js";
-import { DecryptError } from "./decrypt-error.js";
+import { DecryptError, decryptFailureOf } from "./decrypt-error.js";
 import type { MasterKeyring } from "./master-keys.js";
 
 /** Kid written into provider-key blobs; the data key itself is chosen by the owner, not the kid. */
@@ -61,14 +61,18 @@ export function createEnvelope(keyring: MasterKeyring) {
   };
 
   const unwrapDataKey = (owner: string, wrapped: string): Buffer => {
-    const blob = decodeBase64url(wrapped);
-    // The kid picks the key. Trying every configured key would be unsafe: GCM is not
-    // key-committing, so one blob can be made to open under two keys.
-    const masterKey = keyring.find(readBlobKid(blob));
-    if (masterKey === undefined) throw new DecryptError("unknown_kid");
-    const dataKey = openBlob(masterKey, blob, [DATA_KEY_CONTEXT, owner]);
-    if (dataKey.length !== KEY_LENGTH) throw new DecryptError("malformed");
-    return dataKey;
+    try {
+      const blob = decodeBase64url(wrapped);
+      // The kid picks the key. Trying every configured key would be unsafe: GCM is not
+      // key-committing, so one blob can be made to open under two keys.
+      const masterKey = keyring.find(readBlobKid(blob));
+      if (masterKey === undefined) throw new DecryptError("unknown_kid");
+      const dataKey = openBlob(masterKey, blob, [DATA_KEY_CONTEXT, owner]);
+      if (dataKey.length !== KEY_LENGTH) throw new DecryptError("malformed");
+      return dataKey;
+    } catch (error) {
+      throw decryptFailureOf(error, "data_key");
+    }
   };
 
   return {
@@ -95,15 +99,20 @@ export function createEnvelope(keyring: MasterKeyring) {
     /** Opens a provider key; a blob moved to another row, tampered or truncated throws `DecryptError`. */
     openSecret(dataKey: Buffer, sealed: string, binding: SecretBinding): string {
       assertDataKey(dataKey);
-      return openBlob(dataKey, providerKeyBlob(sealed), providerKeyContext(binding)).toString("utf8");
+      try {
+        return openBlob(dataKey, providerKeyBlob(sealed), providerKeyContext(binding)).toString("utf8");
+      } catch (error) {
+        throw decryptFailureOf(error, "provider_key");
+      }
     },
 
     /**
      * Prepares opening one stored provider key many times (the gateway's cached key record): the
      * first `open()` unwraps the data key with the master key and keeps it only as an imported
      * `KeyObject` for this blob; later calls run just the cipher. Each `open()` returns a fresh
-     * plaintext that lives as long as its caller holds it. A failure throws `DecryptError` and is
-     * not remembered: the next call tries again.
+     * plaintext that lives as long as its caller holds it. A failure throws `DecryptError` (naming
+     * the data key or the provider key as its subject) and is not remembered: the next call tries
+     * again.
      */
     prepareSecretOpening(wrappedDataKey: string, sealed: string, binding: SecretBinding): () => string {
       let open: (() => Buffer) | undefined;
@@ -111,13 +120,20 @@ export function createEnvelope(keyring: MasterKeyring) {
         const dataKey = unwrapDataKey(binding.owner, wrappedDataKey);
         try {
           return prepareBlobOpening(dataKey, providerKeyBlob(sealed), providerKeyContext(binding));
+        } catch (error) {
+          throw decryptFailureOf(error, "provider_key");
         } finally {
           dataKey.fill(0);
         }
       };
       return () => {
         open ??= prepare();
-        const plaintext = open();
+        let plaintext: Buffer;
+        try {
+          plaintext = open();
+        } catch (error) {
+          throw decryptFailureOf(error, "provider_key");
+        }
         try {
           return plaintext.toString("utf8");
         } finally {

@@ -43,8 +43,9 @@ export function createKeySelector({ keys, dataKeys, envelope, cache, platformKey
     return cache.get(owner, provider, async () => {
       const row = await keys.findActive(owner, provider);
       if (row === undefined) return null;
+      // A missing data key still makes a record: its opener fails closed (`undecryptable`).
       const dataKey = await dataKeys.find(owner);
-      return dataKey === undefined ? null : { row, open: createKeyOpener(envelope, row, dataKey.wrapped) };
+      return { row, open: createKeyOpener(envelope, row, dataKey?.wrapped) };
     });
   }
 

@@ -94,8 +94,8 @@ export function createProxy(deps: ProxyDeps) {
     return { apiKey, headers: { "x-keyport-key-source": "platform", ...(await limitPlatformCall(principal.owner, principal.tier, request)) } };
   }
 
-  async function refuseUndecryptable(row: ProviderKeyRow): Promise<never> {
-    await keyHealth.markStatus(row, "undecryptable", "The stored key could not be decrypted; re-enter it.");
+  async function refuseUndecryptable(row: ProviderKeyRow, error: DecryptError): Promise<never> {
+    await keyHealth.markUndecryptable(row, error);
     throw new AppError("key_undecryptable", "Your stored API key can no longer be decrypted and must be re-entered in Settings.");
   }
 
@@ -125,7 +125,7 @@ export function createProxy(deps: ProxyDeps) {
           return { apiKey: open(), headers: { "x-keyport-key-source": "byok" } };
         } catch (error) {
           if (!(error instanceof DecryptError)) throw error;
-          return refuseUndecryptable(row);
+          return refuseUndecryptable(row, error);
         }
       }
     }

@@ -106,8 +106,13 @@ export type DataKeyRow = {
 
 export type DataKeyRepo = {
   find(owner: string): Promise<DataKeyRow | undefined>;
-  /** Inserts unless the owner already has one; returns whichever row is stored (race-safe). */
-  insertIfAbsent(row: DataKeyRow): Promise<DataKeyRow>;
+  /**
+   * Inserts unless the owner already has one; returns whichever row is stored (race-safe). Returns
+   * `undefined`, inserting nothing, when the owner has no data key but has stored provider keys:
+   * those were sealed with a data key that is gone, and a new one would make them unreadable for
+   * good (checked in the insert statement itself).
+   */
+  insertIfAbsent(row: DataKeyRow): Promise<DataKeyRow | undefined>;
   /** Rows not wrapped by `kid`, ordered by owner, after `afterOwner`, at most `limit`. */
   listNotWrappedBy(kid: string, afterOwner: string | undefined, limit: number): Promise<DataKeyRow[]>;
   /** Compare-and-set: replaces the wrapping only if it is still `expectedWrapped`. */

@@ -282,8 +282,34 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
             store.dataKeys.insertIfAbsent({ owner, kid: "kid-a", wrapped: `w-${index}`, createdAt: time(1), updatedAt: time(1) }),
           ),
         );
-        expect(new Set(results.map((row) => row.wrapped)).size).toBe(1);
+        expect(new Set(results.map((row) => row?.wrapped)).size).toBe(1);
+        expect(results[0]).toBeDefined();
         expect(await store.dataKeys.find(owner)).toEqual(results[0]);
+      });
+
+      it("never makes a data key for an owner whose stored provider keys were sealed with another", async () => {
+        const owner = newOwner();
+        const other = newOwner();
+        // The owner's keys are stored, their data-key row is gone (a partial restore).
+        await store.keys.insert(newKeyAt(owner), { activate: true, at: time(1) });
+        const fresh = { owner, kid: "kid-a", wrapped: "w-new", createdAt: time(2), updatedAt: time(2) };
+        expect(await store.dataKeys.insertIfAbsent(fresh)).toBeUndefined();
+        expect(await store.dataKeys.find(owner)).toBeUndefined();
+        expect(await store.dataKeys.countByKid()).toEqual({});
+        // Another owner's keys do not stand in the way.
+        const othersRow = { ...fresh, owner: other };
+        expect(await store.dataKeys.insertIfAbsent(othersRow)).toEqual(othersRow);
+        // Once the owner's keys are deleted, the owner may start over with a new data key.
+        for (const row of await store.keys.list(owner)) await store.keys.delete(owner, row.id);
+        expect(await store.dataKeys.insertIfAbsent(fresh)).toEqual(fresh);
+      });
+
+      it("returns the stored data key to an owner who has one, stored keys or not", async () => {
+        const owner = newOwner();
+        const first = { owner, kid: "kid-a", wrapped: "w-1", createdAt: time(1), updatedAt: time(1) };
+        expect(await store.dataKeys.insertIfAbsent(first)).toEqual(first);
+        await store.keys.insert(newKeyAt(owner), { activate: true, at: time(2) });
+        expect(await store.dataKeys.insertIfAbsent({ ...first, wrapped: "w-2", createdAt: time(3) })).toEqual(first);
       });
 
       it("pages through keys not wrapped by a kid, ordered by owner", async () => {

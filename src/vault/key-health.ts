@@ -1,3 +1,4 @@
+import type { DecryptError } from "../crypto/decrypt-error.js";
 import type { Clock } from "../lib/clock.js";
 import type { AuditEventType, KeyStatus } from "../lib/domain.js";
 import type { KeyRepo, ProviderKeyRow } from "../store/ports.js";
@@ -14,6 +15,20 @@ const EVENT_FOR_STATUS: Partial<Record<KeyStatus, AuditEventType>> = {
   no_credits: "key.no_credits",
   undecryptable: "key.undecryptable",
 };
+
+/**
+ * The `statusDetail` of a key that does not decrypt. It says who can repair it: a provider-key
+ * blob that does not open is repaired by re-entering the key; when the owner's data key is
+ * missing or does not open, re-entering cannot help (a new secret must be sealed with that same
+ * data key), and only the operator can, by restoring it.
+ */
+export function undecryptableDetail(error: DecryptError): string {
+  if (error.subject !== "data_key") return "The stored key could not be decrypted; re-enter it.";
+  if (error.reason === "missing_data_key") {
+    return "The data key that encrypts this owner's stored keys is missing from the database; the operator must restore it from a backup.";
+  }
+  return "The data key that encrypts this owner's stored keys does not open (damaged, or from another deployment); the operator must restore it from a backup.";
+}
 
 /**
  * Status changes that come from what a provider (or the decryption) said, outside the owner's
@@ -36,7 +51,12 @@ export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
     return updated;
   }
 
-  return { markStatus };
+  /** Marks a key whose stored secret did not open, with a detail that says who can repair it. */
+  function markUndecryptable(row: ProviderKeyRow, error: DecryptError): Promise<ProviderKeyRow | undefined> {
+    return markStatus(row, "undecryptable", undecryptableDetail(error));
+  }
+
+  return { markStatus, markUndecryptable };
 }
 
 export type KeyHealth = ReturnType<typeof createKeyHealth>;

@@ -118,7 +118,7 @@ export function createKeyService(deps: KeyServiceDeps) {
       );
     } catch (error) {
       if (!(error instanceof DecryptError)) throw error;
-      await keyHealth.markStatus(row, "undecryptable", "The stored key could not be decrypted; re-enter it.");
+      await keyHealth.markUndecryptable(row, error);
       throw new AppError(
         "key_undecryptable",
         `Key ${row.id} can no longer be decrypted and must be re-entered (PUT /api/v1/api-keys/${row.id}/secret).`,

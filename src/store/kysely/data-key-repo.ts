@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 import type { DataKeyRepo, DataKeyRow } from "../ports.js";
 import { toRowLimit, toSafeInteger } from "./row-values.js";
 import type { Database, DataKeysTable } from "./schema.js";
@@ -23,17 +23,30 @@ export function createDataKeyRepo(db: Kysely<Database>): DataKeyRepo {
   return {
     find,
 
-    async insertIfAbsent(row: DataKeyRow): Promise<DataKeyRow> {
-      // Two first requests of one owner may race; both must end up with the same data key.
+    async insertIfAbsent(row: DataKeyRow): Promise<DataKeyRow | undefined> {
+      // Two first requests of one owner may race; both must end up with the same data key. The
+      // `not exists` guard sits in the insert itself, so no check-then-insert gap is left open.
+      // (SQLite needs the WHERE clause anyway: without one, `on conflict` after a SELECT is ambiguous.)
       await db
         .insertInto("data_keys")
-        .values({ owner: row.owner, kid: row.kid, wrapped: row.wrapped, created_at: row.createdAt, updated_at: row.updatedAt })
+        .columns(["owner", "kid", "wrapped", "created_at", "updated_at"])
+        .expression(
+          db
+            .selectNoFrom([
+              sql<string>`${row.owner}`.as("owner"),
+              sql<string>`${row.kid}`.as("kid"),
+              sql<string>`${row.wrapped}`.as("wrapped"),
+              sql<string>`${row.createdAt}`.as("created_at"),
+              sql<string>`${row.updatedAt}`.as("updated_at"),
+            ])
+            .where(({ not, exists, selectFrom }) =>
+              not(exists(selectFrom("provider_keys").select(sql.lit(1).as("one")).where("provider_keys.owner", "=", row.owner))),
+            ),
+        )
         .onConflict((conflict) => conflict.column("owner").doNothing())
         .execute();
-      const stored = await find(row.owner);
-      // Data keys are never deleted, so the row read right after the insert exists.
-      if (stored === undefined) throw new Error("Data key vanished right after it was stored");
-      return stored;
+      // Undefined here means the guard refused: data keys are never deleted by Keyport.
+      return find(row.owner);
     },
 
     async listNotWrappedBy(kid: string, afterOwner: string | undefined, limit: number): Promise<DataKeyRow[]> {
