@@ -29,8 +29,13 @@ function base64url(value: unknown): string {
 
 /** Hand-built HS token, so any header or claim (even an invalid one) can be signed. */
 function signHs(payload: Record<string, unknown>, options: { header?: Record<string, unknown>; secret?: string | Buffer } = {}) {
+  return signHsJson(JSON.stringify(payload), options);
+}
+
+/** The same from the payload's JSON text, for values `JSON.stringify` cannot write (`1e309`). */
+function signHsJson(payloadJson: string, options: { header?: Record<string, unknown>; secret?: string | Buffer } = {}) {
   const header = base64url({ alg: "HS256", typ: "JWT", ...options.header });
-  const body = base64url(payload);
+  const body = Buffer.from(payloadJson).toString("base64url");
   const signature = createHmac("sha256", options.secret ?? SECRET).update(`${header}.${body}`).digest("base64url");
   return `${header}.${body}.${signature}`;
 }
@@ -50,7 +55,7 @@ function createTestClock(startMs = T0_MS) {
 }
 
 function jwtConfig(verifier: JwtVerifierConfig, overrides: Partial<Config["jwt"]> = {}): Config["jwt"] {
-  return { verifier, issuer: undefined, audience: undefined, clockToleranceSeconds: 5, ...overrides };
+  return { verifier, issuer: undefined, audience: undefined, clockToleranceSeconds: 5, maxTtlSeconds: 86_400, ...overrides };
 }
 
 const secretVerifier: JwtVerifierConfig = { kind: "secret", algorithm: "HS256", secret: redacted(SECRET) };
@@ -142,6 +147,46 @@ describe("createJwtVerifier with an HS256 secret", () => {
   it("refuses an exp that is not a number", async () => {
     const { verifier } = createVerifier();
     expect(await verifier.verify(signHs({ sub: "alice", exp: String(T0 + 600) }))).toEqual({ ok: false, reason: "bad_claim" });
+  });
+
+  it.each([
+    ["1e20", "1e20"],
+    ["1e309 (Infinity once parsed)", "1e309"],
+    ["a fraction", String(T0 + 600.5)],
+    ["beyond the safe integers", "9007199254740993"],
+  ])("refuses an exp of %s", async (_label, exp) => {
+    const { verifier } = createVerifier();
+    const token = signHsJson(`{"sub":"alice","exp":${exp}}`);
+    expect(await verifier.verify(token)).toEqual({ ok: false, reason: "bad_claim" });
+    expect(verifier.verifyCached(token)).toBeUndefined();
+    const withIat = signHsJson(`{"sub":"alice","iat":${T0},"exp":${exp}}`);
+    expect(await verifier.verify(withIat)).toEqual({ ok: false, reason: "bad_claim" });
+  });
+
+  it("refuses an iat that is not a finite number", async () => {
+    const { verifier } = createVerifier();
+    expect(await verifier.verify(signHsJson(`{"sub":"alice","iat":1e309,"exp":${T0 + 600}}`))).toEqual({ ok: false, reason: "bad_claim" });
+  });
+
+  it("limits the lifetime to KEYPORT_JWT_MAX_TTL_SECONDS, measured from iat", async () => {
+    const { verifier } = createVerifier({ jwt: jwtConfig(secretVerifier, { maxTtlSeconds: 600 }) });
+    expect(await verifier.verify(signHs({ sub: "alice", iat: T0 - 100, exp: T0 + 500 }))).toMatchObject({ ok: true });
+    // Still inside its first 600 s, but issued for 650: longer than allowed.
+    expect(await verifier.verify(signHs({ sub: "alice", iat: T0 - 100, exp: T0 + 550 }))).toEqual({ ok: false, reason: "lifetime_too_long" });
+    // An iat in the future does not stretch the limit: it is also measured from now.
+    expect(await verifier.verify(signHs({ sub: "alice", iat: T0 + 3600, exp: T0 + 3900 }))).toEqual({ ok: false, reason: "lifetime_too_long" });
+  });
+
+  it("limits the lifetime from now when the token has no iat, with the clock tolerance", async () => {
+    const { verifier } = createVerifier({ jwt: jwtConfig(secretVerifier, { maxTtlSeconds: 600 }) });
+    expect(await verifier.verify(signHs({ sub: "alice", exp: T0 + 605 }))).toMatchObject({ ok: true });
+    expect(await verifier.verify(signHs({ sub: "alice", exp: T0 + 606 }))).toEqual({ ok: false, reason: "lifetime_too_long" });
+  });
+
+  it("accepts a token of exactly the default lifetime (24 h) and refuses one second more", async () => {
+    const { verifier } = createVerifier();
+    expect(await verifier.verify(signHs({ sub: "alice", iat: T0, exp: T0 + 86_400 }))).toMatchObject({ ok: true });
+    expect(await verifier.verify(signHs({ sub: "alice", iat: T0, exp: T0 + 86_401 }))).toEqual({ ok: false, reason: "lifetime_too_long" });
   });
 
   it("checks the issuer and audience when configured", async () => {
@@ -506,6 +551,17 @@ describe("createJwtVerifier cache", () => {
     expect(await verifier.verify(notBefore("next"))).toMatchObject({ ok: true });
     testClock.set(beforeNbfMs);
     expect(await verifier.verify(longLived)).toMatchObject({ ok: true });
+  });
+
+  it("never answers from the cache past the maximum lifetime counted from the verification", async () => {
+    const { verifier, testClock } = createVerifier({ jwt: jwtConfig(secretVerifier, { maxTtlSeconds: 600 }) });
+    // Accepted thanks to the clock tolerance: its exp is 4 s past the limit.
+    const token = signHs({ sub: "alice", exp: T0 + 604 });
+    expect(await verifier.verify(token)).toMatchObject({ ok: true });
+    testClock.set(T0_MS + 599_000);
+    expect(verifier.verifyCached(token)).toMatchObject({ ok: true });
+    testClock.set(T0_MS + 600_000);
+    expect(verifier.verifyCached(token)).toBeUndefined();
   });
 
   it("answers verifyCached only for a token verified before, still cached and not expired", async () => {

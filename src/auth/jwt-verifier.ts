@@ -26,6 +26,8 @@ export type VerifyFailureReason =
   | "wrong_issuer"
   | "wrong_audience"
   | "algorithm_not_allowed"
+  /** `exp` lies further ahead than KEYPORT_JWT_MAX_TTL_SECONDS (from `iat`, or from now). */
+  | "lifetime_too_long"
   /** The configured JWKS could not be fetched or read; the token may well be fine. */
   | "unavailable";
 
@@ -97,6 +99,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const clock = options.clock ?? systemClock;
   if (!Object.hasOwn(tiers, defaultTier)) throw new Error(`default tier "${defaultTier}" is not a configured tier`);
 
+  const maxTtlMs = jwt.maxTtlSeconds * 1000;
   const keySource = createKeySource(jwt.verifier, options.fetchJwks);
   const cache = createVerificationCache(options.cacheMaxEntries ?? DEFAULT_CACHE_MAX_ENTRIES);
 
@@ -119,13 +122,29 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       return { ok: false, reason };
     }
 
-    const { exp } = result.payload;
+    const { exp, iat } = result.payload;
     // jose enforces this through `requiredClaims`; reaching here without it is a bug, not a bad token.
     if (typeof exp !== "number") throw new Error("verified token has no numeric exp");
+    const lifetime = lifetimeProblem(exp, iat, nowMs);
+    if (lifetime !== undefined) return { ok: false, reason: lifetime };
     const built = principalFromClaims(result.payload, { tiers, defaultTier });
     if (!built.ok) return built;
     // Frozen because a cache hit hands the same object to every caller.
     return Object.freeze({ ok: true, principal: Object.freeze(built.principal), expiresAt: exp * 1000 });
+  }
+
+  /**
+   * jose takes any JSON number for `exp` and `iat`: `1e20`, or `1e309`, which parses to Infinity,
+   * would make a token valid (and cached) for ever. `exp` must be a whole number of seconds, and
+   * no further ahead than the maximum lifetime: from `iat` when the token has one, and from now
+   * in every case (so a future `iat` cannot stretch it).
+   */
+  function lifetimeProblem(exp: number, iat: unknown, nowMs: number): VerifyFailureReason | undefined {
+    if (!Number.isSafeInteger(exp)) return "bad_claim";
+    if (iat !== undefined && (typeof iat !== "number" || !Number.isFinite(iat))) return "bad_claim";
+    if (typeof iat === "number" && exp - iat > jwt.maxTtlSeconds) return "lifetime_too_long";
+    if (exp * 1000 - nowMs > (jwt.maxTtlSeconds + jwt.clockToleranceSeconds) * 1000) return "lifetime_too_long";
+    return undefined;
   }
 
   const isWellFormed = (token: string): boolean => typeof token === "string" && token.length > 0 && token.length <= MAX_TOKEN_LENGTH;
@@ -140,7 +159,9 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       if (cached !== undefined) return cached;
 
       const outcome = await verifyUncached(token, nowMs);
-      if (outcome.ok) cache.set(token, outcome);
+      // Held until the token's exp, and never longer than the maximum lifetime from now (the
+      // clock tolerance may have let `exp` a few seconds past it).
+      if (outcome.ok) cache.set(token, outcome, Math.min(outcome.expiresAt, nowMs + maxTtlMs));
       return outcome;
     },
     verifyCached(token) {
@@ -253,6 +274,8 @@ function claimFailureReason(error: errors.JWTClaimValidationFailed): VerifyFailu
 
 type VerifiedOutcome = Extract<VerifyOutcome, { ok: true }>;
 
+type CacheEntry = { outcome: VerifiedOutcome; untilMs: number };
+
 /** How often expired entries are swept out, so no token stays in memory long after it expired. */
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -260,20 +283,21 @@ const SWEEP_INTERVAL_MS = 60_000;
  * Remembers successful verifications, because the gateway verifies the token on every proxied
  * call and an RSA/ECDSA verification costs far more than a map lookup. Keyed by the token itself
  * (a hit must match it whole), bounded (oldest entry evicted first; a hit moves the entry to the
- * back, so eviction is least-recently-used), and an entry is honoured only while `now < exp` —
- * after that the token goes through full verification again, which applies the clock tolerance
- * and refuses it; expired entries are swept out once a minute. Only successes are cached, so garbage tokens cannot
+ * back, so eviction is least-recently-used), and an entry is honoured only while `now < exp`,
+ * and never longer than the maximum token lifetime after it was verified — after that the token
+ * goes through full verification again, which applies the clock tolerance and refuses an expired
+ * one; expired entries are swept out once a minute. Only successes are cached, so garbage tokens cannot
  * evict real entries and an `unavailable` never outlives a JWKS outage. The cost: a key removed
  * from the JWKS stops covering tokens already seen only at their `exp` — the same horizon a JWT
  * has anyway, since it cannot be revoked before it expires.
  */
 function createVerificationCache(maxEntries: number) {
-  const entries = new Map<string, VerifiedOutcome>();
+  const entries = new Map<string, CacheEntry>();
   let lastSweepMs = 0;
   const sweepExpired = (nowMs: number): void => {
     if (nowMs - lastSweepMs < SWEEP_INTERVAL_MS) return;
     lastSweepMs = nowMs;
-    for (const [key, entry] of entries) if (nowMs >= entry.expiresAt) entries.delete(key);
+    for (const [key, entry] of entries) if (nowMs >= entry.untilMs) entries.delete(key);
   };
   return {
     get(key: string, nowMs: number): VerifiedOutcome | undefined {
@@ -281,11 +305,12 @@ function createVerificationCache(maxEntries: number) {
       const entry = entries.get(key);
       if (entry === undefined) return undefined;
       entries.delete(key);
-      if (nowMs >= entry.expiresAt) return undefined;
+      if (nowMs >= entry.untilMs) return undefined;
       entries.set(key, entry);
-      return entry;
+      return entry.outcome;
     },
-    set(key: string, entry: VerifiedOutcome): void {
+    /** Remembers `outcome` until `untilMs` (at most the token's exp). */
+    set(key: string, outcome: VerifiedOutcome, untilMs: number): void {
       if (maxEntries <= 0) return;
       entries.delete(key);
       while (entries.size >= maxEntries) {
@@ -293,7 +318,7 @@ function createVerificationCache(maxEntries: number) {
         if (oldest.done === true) break;
         entries.delete(oldest.value);
       }
-      entries.set(key, entry);
+      entries.set(key, { outcome, untilMs: Math.min(untilMs, outcome.expiresAt) });
     },
   };
 }

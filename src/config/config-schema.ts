@@ -33,6 +33,11 @@ export type Config = {
     issuer: string | undefined;
     audience: string | undefined;
     clockToleranceSeconds: number;
+    /**
+     * Longest accepted token lifetime, in seconds: `exp - iat` when the token has `iat`, and
+     * `exp - now` in any case. Default 86,400 (24 h).
+     */
+    maxTtlSeconds: number;
   };
   /** Operator token for operator routes; operator routes are off without it. */
   adminToken: Redacted<string> | undefined;
@@ -123,6 +128,7 @@ export const envSchema = z.object({
   KEYPORT_JWT_ISSUER: optionalString,
   KEYPORT_JWT_AUDIENCE: optionalString,
   KEYPORT_JWT_CLOCK_TOLERANCE_SECONDS: integerFromString(5, 0, 300),
+  KEYPORT_JWT_MAX_TTL_SECONDS: integerFromString(86_400, 60, 31_536_000),
   KEYPORT_ADMIN_TOKEN: optionalString.refine((value) => value === undefined || value.length >= 32, {
     message: "must be at least 32 characters",
   }),

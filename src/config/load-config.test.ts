@@ -39,6 +39,7 @@ describe("loadConfig defaults", () => {
     expect(config.jwt.issuer).toBeUndefined();
     expect(config.jwt.audience).toBeUndefined();
     expect(config.jwt.clockToleranceSeconds).toBe(5);
+    expect(config.jwt.maxTtlSeconds).toBe(86_400);
     expect(config.adminToken).toBeUndefined();
     expect(config.tiers).toEqual(DEFAULT_TIERS);
     expect(config.defaultTier).toBe("community");
@@ -73,6 +74,7 @@ describe("loadConfig defaults", () => {
         KEYPORT_JWT_ISSUER: "https://issuer.example",
         KEYPORT_JWT_AUDIENCE: "keyport",
         KEYPORT_JWT_CLOCK_TOLERANCE_SECONDS: "0",
+        KEYPORT_JWT_MAX_TTL_SECONDS: "3600",
         KEYPORT_ADMIN_TOKEN: "a".repeat(32),
         OPENAI_BASE_URL: "https://proxy.example/v1///",
         PLATFORM_OPENAI_API_KEY: "sk-platform",
@@ -91,6 +93,7 @@ describe("loadConfig defaults", () => {
     expect(config.jwt.issuer).toBe("https://issuer.example");
     expect(config.jwt.audience).toBe("keyport");
     expect(config.jwt.clockToleranceSeconds).toBe(0);
+    expect(config.jwt.maxTtlSeconds).toBe(3600);
     expect(config.adminToken?.reveal()).toBe("a".repeat(32));
     expect(config.providers.openai.baseUrl).toBe("https://proxy.example/v1");
     expect(config.platformKeys.openai?.reveal()).toBe("sk-platform");
@@ -113,6 +116,8 @@ describe("loadConfig validation messages", () => {
     ["PORT", { PORT: "80.5" }, "PORT must be an integer from 0 to 65535"],
     ["PORT", { PORT: "http" }, "PORT must be an integer from 0 to 65535"],
     ["clock tolerance", { KEYPORT_JWT_CLOCK_TOLERANCE_SECONDS: "301" }, "KEYPORT_JWT_CLOCK_TOLERANCE_SECONDS must be an integer from 0 to 300"],
+    ["token lifetime", { KEYPORT_JWT_MAX_TTL_SECONDS: "0" }, "KEYPORT_JWT_MAX_TTL_SECONDS must be an integer from 60 to 31536000"],
+    ["token lifetime", { KEYPORT_JWT_MAX_TTL_SECONDS: "1e309" }, "KEYPORT_JWT_MAX_TTL_SECONDS must be an integer from 60 to 31536000"],
     ["provider timeout", { KEYPORT_PROVIDER_TIMEOUT_MS: "99" }, "KEYPORT_PROVIDER_TIMEOUT_MS must be an integer from 100 to 120000"],
     ["key checks", { KEYPORT_KEY_CHECKS_PER_MINUTE: "0" }, "KEYPORT_KEY_CHECKS_PER_MINUTE must be an integer from 1 to 10000"],
     ["body limit", { KEYPORT_BODY_LIMIT_BYTES: "1023" }, "KEYPORT_BODY_LIMIT_BYTES must be an integer from 1024 to 10485760"],

@@ -78,6 +78,7 @@ export function loadConfig(env: Env): Config {
       issuer: values.KEYPORT_JWT_ISSUER,
       audience: values.KEYPORT_JWT_AUDIENCE,
       clockToleranceSeconds: values.KEYPORT_JWT_CLOCK_TOLERANCE_SECONDS,
+      maxTtlSeconds: values.KEYPORT_JWT_MAX_TTL_SECONDS,
     },
     adminToken: values.KEYPORT_ADMIN_TOKEN === undefined ? undefined : redacted(values.KEYPORT_ADMIN_TOKEN),
     tiers,

@@ -426,6 +426,7 @@ describe.concurrent("small commands", { timeout: 60_000 }, () => {
   it.for([
     ["without --sub", ["token"], /usage: keyport token --sub/],
     ["with a bad --ttl", ["token", "--sub", "u1", "--ttl", "soon"], /--ttl must be a positive number/],
+    ["with a --ttl the server would refuse", ["token", "--sub", "u1", "--ttl", "86401"], /longer than the server accepts \(KEYPORT_JWT_MAX_TTL_SECONDS=86400\)/],
     ["with an unknown option", ["token", "--sub", "u1", "--bogus"], /bogus/],
     ["with a sub the verifier refuses", ["token", "--sub", "not a sub!"], /sub must match/],
     ["with an owner the verifier refuses", ["token", "--sub", "u1", "--owner", "team:x"], /owner must be/],

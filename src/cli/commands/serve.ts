@@ -61,12 +61,14 @@ export async function runServeCommand(): Promise<number> {
 async function developmentBanner(config: Config, address: string): Promise<string> {
   const verifier = config.jwt.verifier;
   if (verifier.kind !== "secret") return `\nKeyport is running at ${address}\n\n`;
+  // A day, unless the configured maximum token lifetime is shorter.
+  const lifetimeSeconds = Math.min(24 * 3600, config.jwt.maxTtlSeconds);
   const token = await signDevToken({
     secret: verifier.secret,
     algorithm: verifier.algorithm,
     sub: "dev-user",
     tier: "premium",
-    expiresInSeconds: 24 * 3600,
+    expiresInSeconds: lifetimeSeconds,
     ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
     ...(config.jwt.audience === undefined ? {} : { audience: config.jwt.audience }),
   });
@@ -76,7 +78,7 @@ async function developmentBanner(config: Config, address: string): Promise<strin
     "",
     `Keyport is running at ${address} (database: ${config.database.kind === "sqlite" ? config.database.path : "PostgreSQL"})`,
     "",
-    "A development token for user:dev-user (tier premium, valid 24 h), and two requests to try:",
+    `A development token for user:dev-user (tier premium, valid ${formatLifetime(lifetimeSeconds)}), and two requests to try:`,
     "",
     `curl -s -X POST ${address}/api/v1/api-keys ${auth} -H 'content-type: application/json' -d '{"provider":"openai","apiKey":"${demoKey}","label":"Demo"}'`,
     "",
@@ -85,4 +87,10 @@ async function developmentBanner(config: Config, address: string): Promise<strin
     `More tokens: npx keyport token --sub <user> --tier premium. API docs: ${address}/docs`,
     "",
   ].join("\n");
+}
+
+function formatLifetime(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
 }

@@ -29,6 +29,10 @@ export async function runTokenCommand(argv: string[]): Promise<number> {
   }
   const config = loadRuntimeConfig({ quiet: true });
   if (config === undefined) return 1;
+  if (ttl > config.jwt.maxTtlSeconds) {
+    process.stderr.write(`--ttl ${ttl} is longer than the server accepts (KEYPORT_JWT_MAX_TTL_SECONDS=${config.jwt.maxTtlSeconds})\n`);
+    return 2;
+  }
   const verifier = config.jwt.verifier;
   if (verifier.kind !== "secret") {
     process.stderr.write("keyport token signs with KEYPORT_JWT_SECRET; with a public key or JWKS, tokens come from your identity provider.\n");
