@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Redacted } from "../lib/redacted.js";
+import { isMasterKeyHex, masterKeyFormatProblem } from "./master-key-rules.js";
 import type { Tier } from "./tiers.js";
 
 export type JwtVerifierConfig =
@@ -81,8 +82,6 @@ export type GatewayConfig = {
   keyCacheTtlMs: number;
 };
 
-const HEX_64 = /^[0-9a-fA-F]{64}$/;
-
 const optionalString = z
   .string()
   .optional()
@@ -112,11 +111,12 @@ export const envSchema = z.object({
   PORT: integerFromString(8787, 0, 65535),
   KEYPORT_DATA_DIR: optionalString,
   DATABASE_URL: optionalString,
-  ENCRYPTION_KEY: optionalString.refine((value) => value === undefined || HEX_64.test(value), {
-    message: "must be exactly 64 hex characters (32 bytes); generate one with `keyport gen-encryption-key`",
+  ENCRYPTION_KEY: optionalString.superRefine((value, context) => {
+    const problem = value === undefined ? undefined : masterKeyFormatProblem(value);
+    if (problem !== undefined) context.addIssue({ code: "custom", message: problem });
   }),
   ENCRYPTION_KEY_PREVIOUS: optionalString.refine(
-    (value) => value === undefined || value.split(",").every((part) => HEX_64.test(part.trim())),
+    (value) => value === undefined || value.split(",").every((part) => isMasterKeyHex(part.trim())),
     { message: "must be a comma-separated list of 64-hex-character keys" },
   ),
   KEYPORT_JWT_SECRET: optionalString,

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Env } from "./config-schema.js";
@@ -174,6 +175,58 @@ describe("loadConfig validation messages", () => {
     expect(problems[0]).toContain("ENCRYPTION_KEY is required in production");
     expect(problems[0]).toContain("keyport gen-encryption-key");
     expect(problems[0]).toContain("64 hex characters");
+  });
+});
+
+describe("loadConfig ENCRYPTION_KEY strength and encoding", () => {
+  const production = (overrides: Env): Env => baseEnv({ NODE_ENV: "production", ...overrides });
+  const randomKey = (): string => randomBytes(32).toString("hex");
+
+  it.each([
+    ["all zeros", "00".repeat(32)],
+    ["one repeated byte", "ab".repeat(32)],
+    ["a repeated 8-byte pattern", "0123456789abcdef".repeat(4)],
+    ["15 distinct bytes", Buffer.from(Array.from({ length: 32 }, (_, index) => index % 15)).toString("hex")],
+  ])("production refuses %s, without quoting the key", (_label, key) => {
+    const problems = problemsOf(production({ ENCRYPTION_KEY: key }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^ENCRYPTION_KEY is not a random key .*keyport gen-encryption-key.*ENCRYPTION_KEY_PREVIOUS.*rotate-encryption-key/);
+    expect(problems.join("\n")).not.toContain(key);
+  });
+
+  it("production accepts a random key, 16 distinct bytes, and a trivial key as a previous one (to rotate away from it)", () => {
+    expect(loadConfig(production({ ENCRYPTION_KEY: randomKey() })).nodeEnv).toBe("production");
+    const sixteen = Buffer.from(Array.from({ length: 32 }, (_, index) => index % 16)).toString("hex");
+    expect(loadConfig(production({ ENCRYPTION_KEY: sixteen })).nodeEnv).toBe("production");
+    const config = loadConfig(production({ ENCRYPTION_KEY: randomKey(), ENCRYPTION_KEY_PREVIOUS: "00".repeat(32) }));
+    expect(config.encryption.previous.map((key) => key.reveal())).toEqual(["00".repeat(32)]);
+  });
+
+  it("outside production a typed key is allowed, for trying Keyport out", () => {
+    expect(loadConfig(baseEnv({ ENCRYPTION_KEY: "00".repeat(32) })).encryption.current.reveal()).toBe("00".repeat(32));
+  });
+
+  it.each([
+    ["base64 (44 characters)", randomBytes(32).toString("base64")],
+    ["base64url without padding (43 characters)", randomBytes(32).toString("base64url")],
+  ])("says how to convert a key given in %s to hex, without quoting it", (_label, key) => {
+    const problems = problemsOf(baseEnv({ ENCRYPTION_KEY: key }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^ENCRYPTION_KEY must be exactly 64 hex characters \(32 bytes\).*base64/);
+    expect(problems[0]).toContain(`node -e 'console.log(Buffer.from(process.env.ENCRYPTION_KEY, "base64").toString("hex"))'`);
+    expect(problems[0]).toContain("openssl base64 -d");
+    expect(problems[0]).not.toContain(key);
+    // The one-liner gives the key the configuration accepts.
+    const hex = Buffer.from(key, "base64").toString("hex");
+    expect(loadConfig(baseEnv({ ENCRYPTION_KEY: hex })).encryption.current.reveal()).toBe(hex);
+  });
+
+  it("gives no base64 hint to a value that is not 32 bytes of base64", () => {
+    for (const key of [randomBytes(33).toString("base64"), `${"!".repeat(43)}=`, "ab".repeat(31)]) {
+      const problems = problemsOf(baseEnv({ ENCRYPTION_KEY: key }));
+      expect(problems[0]).toMatch(/^ENCRYPTION_KEY must be exactly 64 hex characters/);
+      expect(problems[0]).not.toContain("base64");
+    }
   });
 });
 

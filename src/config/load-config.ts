@@ -9,6 +9,7 @@ import {
   envSchema,
   type JwtVerifierConfig,
 } from "./config-schema.js";
+import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
 import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
 
 /** Raised with every configuration problem at once, so an operator fixes them in one go. */
@@ -47,6 +48,10 @@ export function loadConfig(env: Env): Config {
         ? "ENCRYPTION_KEY is required in production: set it to 64 hex characters (run `keyport gen-encryption-key`) and keep it outside the database's backups"
         : "ENCRYPTION_KEY is not set",
     );
+  } else if (nodeEnv === "production" && isTrivialMasterKey(values.ENCRYPTION_KEY)) {
+    // Outside production a typed key is allowed for trying things out; previous keys never
+    // encrypt, and refusing one would block rotating away from it.
+    problems.push(TRIVIAL_KEY_PROBLEM);
   }
 
   const jwtVerifier = parseJwtVerifier(values, problems);

@@ -177,6 +177,16 @@ describe.concurrent("start-up refusals", { timeout: 60_000 }, () => {
     expect(`${result.stdout}${result.stderr}`).not.toContain(short);
   });
 
+  it.for([
+    ["an all-zero ENCRYPTION_KEY in production", { NODE_ENV: "production", ENCRYPTION_KEY: "0".repeat(64) }, /ENCRYPTION_KEY is not a random key/],
+    ["a base64 ENCRYPTION_KEY, with how to convert it", { ENCRYPTION_KEY: randomBytes(32).toString("base64") }, /64 hex characters.*base64.*node -e/],
+  ] as const)("refuses %s without echoing it", async ([, extraEnv, message], { cli, makeDir }) => {
+    const cwd = makeDir();
+    const { result } = await expectRefusal(cli, cwd, { KEYPORT_JWT_SECRET: secret, ...extraEnv }, message);
+    expect(`${result.stdout}${result.stderr}`).not.toContain(extraEnv.ENCRYPTION_KEY);
+    expect(existsSync(path.join(cwd, "data"))).toBe(false);
+  });
+
   it("production without a JWT verifier lists the three ways to configure one", async ({ cli, makeDir }) => {
     await expectRefusal(
       cli,
