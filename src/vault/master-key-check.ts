@@ -59,3 +59,16 @@ export async function checkMasterKeys({ masterKeys, dataKeys, clock }: MasterKey
     if (!storedByKid.has(kid)) await masterKeys.insert({ kid, verifier, createdAt });
   }
 }
+
+/**
+ * What the database holds that a master key must open: the master-key ids it recorded and how
+ * many data keys it stores. Both empty means no key was ever used with it, so a new one may be.
+ */
+export async function describeStoredEncryption({
+  masterKeys,
+  dataKeys,
+}: Pick<MasterKeyCheckDeps, "masterKeys" | "dataKeys">): Promise<{ kids: string[]; dataKeyCount: number }> {
+  const kids = (await masterKeys.list()).map((row) => row.kid);
+  const counts = await dataKeys.countByKid();
+  return { kids, dataKeyCount: Object.values(counts).reduce((sum, count) => sum + count, 0) };
+}

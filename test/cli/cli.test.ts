@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -138,6 +138,59 @@ describe("keyport serve on a fresh clone", () => {
     expect(await requestJson("GET", `${second.url}/api/v1/api-keys`, { token: otherToken })).toEqual({ status: 200, body: { keys: [] } });
     await stopServer(second);
   }, 90_000);
+});
+
+describe("a development start whose encryption.key was deleted", () => {
+  it("refuses while the database holds keys, names the missing file and writes nothing; the old file put back works", async ({ cli, makeDir, onTeardown }) => {
+    const mock = await startMockProvider({ acceptUnknownKeys: false });
+    onTeardown(() => mock.close());
+    const cwd = makeDir();
+    const dataDir = path.join(cwd, "data");
+    const keyFile = path.join(dataDir, "encryption.key");
+    const env = cleanEnv({ PORT: "0", OPENAI_BASE_URL: mock.openaiBaseUrl });
+    const providerKey = openAiKey();
+    mock.setKey(providerKey, "valid");
+
+    const first = await startServe(cli, env, cwd);
+    const token = await newToken(cli, env, cwd, "keeper");
+    const created = await requestJson("POST", `${first.url}/api/v1/api-keys`, { token, body: { provider: "openai", apiKey: providerKey } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    await stopServer(first);
+
+    const originalKey = readFileSync(keyFile, "utf8");
+    rmSync(keyFile);
+    const snapshot = () =>
+      readdirSync(dataDir)
+        .sort()
+        .map((name) => [name, readFileSync(path.join(dataDir, name)).toString("base64")]);
+    const before = snapshot();
+
+    const refused = await cli.run(["serve"], { env, cwd });
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(`Keyport cannot start: the development encryption key ${keyFile} is missing`);
+    expect(refused.stderr).toContain(kidOf(originalKey.trim()));
+    expect(refused.stderr).toMatch(/holds 1 data keys/);
+    expect(refused.stderr).toMatch(/Put the original key back in .*encryption\.key \(or set ENCRYPTION_KEY to it\)/);
+    expect(refused.stderr).not.toMatch(/Generated a development secret/);
+    expect(refused.stderr).not.toMatch(NO_STACK_TRACE);
+    expect(refused.stdout).not.toMatch(/Keyport is running/);
+    expect(existsSync(keyFile)).toBe(false);
+    expect(snapshot()).toEqual(before);
+
+    // Rotation on the same directory is refused the same way.
+    const rotation = await cli.run(["rotate-encryption-key"], { env, cwd });
+    expect(rotation.code).toBe(1);
+    expect(rotation.stderr).toContain(`${keyFile} is missing`);
+    expect(existsSync(keyFile)).toBe(false);
+
+    writeFileSync(keyFile, originalKey, { mode: 0o600 });
+    const restored = await startServe(cli, env, cwd);
+    const tested = await requestJson("POST", `${restored.url}/api/v1/api-keys/${created.body.id}/test`, { token: await newToken(cli, env, cwd, "keeper") });
+    expect(tested.status, JSON.stringify(tested.body)).toBe(200);
+    expect(tested.body.result).toBe("valid");
+    await stopServer(restored);
+    expect(cli.allOutput()).not.toContain(originalKey.trim());
+  }, 120_000);
 });
 
 describe.concurrent("start-up refusals", { timeout: 60_000 }, () => {

@@ -4,10 +4,12 @@ import { createMasterKeyring } from "../../crypto/master-keys.js";
 import { systemClock } from "../../lib/clock.js";
 import { checkMasterKeys, MasterKeyMismatchError } from "../../vault/master-key-check.js";
 import { rotateMasterKey } from "../../vault/rotate-master-key.js";
+import { commitDevSecrets } from "../commit-dev-secrets.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
 
 export async function runMigrateCommand(): Promise<number> {
-  const config = loadRuntimeConfig();
+  // Migrating needs no key: development secrets generated for it are not written.
+  const config = loadRuntimeConfig()?.config;
   if (config === undefined) return 1;
   const store = await openStore(config);
   await store.close();
@@ -21,12 +23,20 @@ export async function runMigrateCommand(): Promise<number> {
  * ENCRYPTION_KEY and the old one in ENCRYPTION_KEY_PREVIOUS.
  */
 export async function runRotateEncryptionKeyCommand(): Promise<number> {
-  const config = loadRuntimeConfig();
-  if (config === undefined) return 1;
+  const runtime = loadRuntimeConfig();
+  if (runtime === undefined) return 1;
+  const { config } = runtime;
   const keyring = createMasterKeyring({
     current: config.encryption.current.reveal(),
     previous: config.encryption.previous.map((key) => key.reveal()),
   });
+  try {
+    await commitDevSecrets(runtime);
+  } catch (error) {
+    if (!(error instanceof MasterKeyMismatchError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 1;
+  }
   const store = await openStore(config);
   try {
     await checkMasterKeys({ masterKeys: store.masterKeys, dataKeys: store.dataKeys, clock: systemClock }, keyring);

@@ -2,16 +2,19 @@ import { buildApp } from "../../app.js";
 import { signDevToken } from "../../auth/dev-token.js";
 import type { Config } from "../../config/config-schema.js";
 import { MasterKeyMismatchError } from "../../vault/master-key-check.js";
+import { commitDevSecrets } from "../commit-dev-secrets.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
 
 /** How long in-flight requests get to finish after SIGTERM before the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 30_000;
 
 export async function runServeCommand(): Promise<number> {
-  const config = loadRuntimeConfig();
-  if (config === undefined) return 1;
+  const runtime = loadRuntimeConfig();
+  if (runtime === undefined) return 1;
+  const { config } = runtime;
   let app;
   try {
+    await commitDevSecrets(runtime);
     app = await buildApp(config);
   } catch (error) {
     if (error instanceof MasterKeyMismatchError) {

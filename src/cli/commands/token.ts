@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { signDevToken } from "../../auth/dev-token.js";
 import { isAppError } from "../../lib/errors.js";
+import { writeDevSecrets } from "../dev-secrets.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
 
 const USAGE = "usage: keyport token --sub <user-id> [--tier premium] [--owner project:<id>] [--ttl seconds]\n";
@@ -27,8 +28,9 @@ export async function runTokenCommand(argv: string[]): Promise<number> {
     process.stderr.write("--ttl must be a positive number of seconds\n");
     return 2;
   }
-  const config = loadRuntimeConfig({ quiet: true });
-  if (config === undefined) return 1;
+  const runtime = loadRuntimeConfig({ quiet: true });
+  if (runtime === undefined) return 1;
+  const { config } = runtime;
   if (ttl > config.jwt.maxTtlSeconds) {
     process.stderr.write(`--ttl ${ttl} is longer than the server accepts (KEYPORT_JWT_MAX_TTL_SECONDS=${config.jwt.maxTtlSeconds})\n`);
     return 2;
@@ -53,6 +55,9 @@ export async function runTokenCommand(argv: string[]): Promise<number> {
       ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
       ...(config.jwt.audience === undefined ? {} : { audience: config.jwt.audience }),
     });
+    // The secret the token was signed with must outlive this command; a generated encryption key
+    // is left for `serve`, which checks the database before writing one.
+    writeDevSecrets(runtime.generated.filter((secret) => secret.variable === "KEYPORT_JWT_SECRET"));
     process.stdout.write(`${token}\n`);
     return 0;
   } catch (error) {
