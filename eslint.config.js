@@ -1,34 +1,37 @@
-// Lint rules that keep the architecture honest: the folder boundaries from docs/architecture.md
-// are enforced here, not by review alone.
+// Lint rules that keep the architecture honest: the layers of docs/architecture.md are enforced
+// here (eslint-plugin-boundaries), built from the one table in lint/layers.js.
+import boundaries from "eslint-plugin-boundaries";
 import tseslint from "typescript-eslint";
+import { LAYERS, RESTRICTED_PACKAGES } from "./lint/layers.js";
 
-const concreteAdapters = [
-  "**/store/kysely/**",
-  "**/store/sqlite/**",
-  "**/store/postgres/**",
-  "**/store/migrations/**",
-  "**/providers/openai/**",
-  "**/providers/anthropic/**",
-  "**/mock-provider/**",
-];
+/** Tests may wire real adapters together; the layers are for production code. */
+const TEST_FILES = ["src/**/*.test.ts", "src/**/*.contract.ts"];
 
-const MODULES = ["config", "crypto", "store", "providers", "vault", "audit", "auth", "limits", "api", "mock-provider", "cli", "app"];
-
-/** Import patterns for every module folder except the allowed ones. */
-function allBut(...allowed) {
-  return MODULES.filter((name) => !allowed.includes(name)).flatMap((name) => [`**/${name}/**`, `**/${name}.js`]);
-}
-
-/** `no-restricted-imports` patterns: each folder lists what it must not import. */
-function forbid(files, groups, message) {
-  return {
-    files,
-    // Tests may wire real adapters together; the boundaries are for production code.
-    ignores: ["src/**/*.test.ts", "src/**/*.contract.ts"],
-    rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: groups, message }] }],
-    },
-  };
+/**
+ * One policy per layer: it may import its own files, the layers it lists and any package but the
+ * restricted ones it does not list. Anything else, including a file no layer claims, is an error.
+ */
+function layerPolicies() {
+  return [
+    { allow: { to: { module: { origin: ["external", "core"] } } } },
+    ...LAYERS.flatMap(({ layer, mayImport, packages }) => {
+      const from = { file: { categories: layer } };
+      const everything = mayImport.includes("*");
+      const forbiddenPackages = packages.includes("*") ? [] : RESTRICTED_PACKAGES.filter((name) => !packages.includes(name));
+      return [
+        { from, allow: { to: everything ? { module: { origin: "local" } } : { file: { categories: [layer, ...mayImport] } } } },
+        ...(forbiddenPackages.length === 0
+          ? []
+          : [
+              {
+                from,
+                disallow: { to: { module: { source: forbiddenPackages } } },
+                message: `${layer} may not use {{ to.module.source }}: only the layers that list it in lint/layers.js may (docs/architecture.md).`,
+              },
+            ]),
+      ];
+    }),
+  ];
 }
 
 export default tseslint.config(
@@ -47,9 +50,11 @@ export default tseslint.config(
   },
   // Tool configuration files must default-export.
   { files: ["vitest.config.ts"], rules: { "no-restricted-syntax": "off" } },
+  // The import resolver is loaded with require() by the lint machinery.
+  { files: ["lint/**/*.cjs"], languageOptions: { sourceType: "commonjs" }, rules: { "@typescript-eslint/no-require-imports": "off" } },
   {
     files: ["src/**/*.ts"],
-    ignores: ["src/config/**", "src/**/*.test.ts", "src/**/*.contract.ts"],
+    ignores: ["src/config/**", ...TEST_FILES],
     rules: {
       "no-restricted-properties": [
         "error",
@@ -57,32 +62,25 @@ export default tseslint.config(
       ],
     },
   },
-  forbid(["src/lib/**/*.ts"], allBut(), "src/lib is a leaf: it imports nothing else from src."),
-  forbid(["src/config/**/*.ts"], allBut("config"), "config may import only lib."),
-  forbid(["src/crypto/**/*.ts"], allBut("crypto"), "crypto may import only lib and node:crypto."),
-  forbid(
-    ["src/providers/**/*.ts"],
-    ["**/store/**", "**/vault/**", "**/api/**", "**/gateway/**", "**/auth/**", "**/crypto/**"],
-    "Provider adapters receive a decrypted key and a dispatcher; they never look anything up.",
-  ),
-  forbid(
-    ["src/store/ports.ts"],
-    ["kysely", "better-sqlite3", "pg", "./kysely/*", "./sqlite/*", "./postgres/*"],
-    "Ports are interfaces; they know no database driver.",
-  ),
-  forbid(
-    ["src/store/**/*.ts"],
-    ["**/vault/**", "**/api/**", "**/gateway/**", "**/auth/**", "**/providers/**"],
-    "The store implements ports; it knows no service.",
-  ),
-  forbid(
-    ["src/vault/**/*.ts", "src/auth/**/*.ts"],
-    [...concreteAdapters, "fastify", "**/api/**", "**/gateway/**"],
-    "Services depend on ports, never on concrete adapters or the HTTP framework.",
-  ),
-  forbid(
-    ["src/api/**/*.ts"],
-    [...concreteAdapters],
-    "HTTP routes call services; only src/app.ts knows concrete adapters.",
-  ),
+  {
+    files: ["src/**/*.ts"],
+    ignores: TEST_FILES,
+    plugins: { boundaries },
+    settings: {
+      "boundaries/files": LAYERS.map(({ layer, files }) => ({ category: layer, pattern: files })),
+      // A file belongs to the first layer that claims it (store/ports.ts before store/**).
+      "boundaries/files-single-match": true,
+      "boundaries/dependency-nodes": ["import", "dynamic-import", "export"],
+      "boundaries/root-path": import.meta.dirname,
+      // `./x.js` in the sources names `./x.ts`; this resolver tells the rules which file that is.
+      "import/resolver": { [new URL("./lint/resolve-ts.cjs", import.meta.url).pathname]: {} },
+    },
+    rules: {
+      "boundaries/no-unknown-files": "error",
+      "boundaries/dependencies": [
+        "error",
+        { default: "disallow", checkAllOrigins: true, checkUnknownLocals: true, checkInternals: false, policies: layerPolicies() },
+      ],
+    },
+  },
 );
