@@ -87,19 +87,40 @@ const optionalString = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
 
-const integerFromString = (fallback: number, min: number, max: number) =>
-  z
+/** The accepted range of an integer setting, and its value when unset. */
+export type IntegerSettingRange = { fallback: number; min: number; max: number };
+
+/**
+ * Every integer setting's range, keyed by its schema, so tests can find each one in `envSchema`
+ * and check that every value it accepts also starts the service.
+ */
+export const integerSettingRanges = z.registry<IntegerSettingRange>();
+
+/** Decimal digits only: `Number()` would also take `0x1f`, `1e3`, `Infinity` and blanks inside. */
+const DECIMAL_INTEGER = /^[0-9]{1,16}$/;
+
+/**
+ * An integer setting. This is the one place that decides which values are usable: every value in
+ * `[min, max]` must work wherever the setting is used, so `min` and `max` are chosen from what the
+ * consumers accept (a zero TTL, a zero limit or a timeout past setTimeout's range never passes).
+ */
+const integerFromString = (fallback: number, min: number, max: number) => {
+  const schema = z
     .string()
     .optional()
     .transform((value, context) => {
       if (value === undefined || value.trim() === "") return fallback;
-      const parsed = Number(value);
-      if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      const trimmed = value.trim();
+      const parsed = Number(trimmed);
+      if (!DECIMAL_INTEGER.test(trimmed) || parsed < min || parsed > max) {
         context.addIssue({ code: "custom", message: `must be an integer from ${min} to ${max}` });
         return z.NEVER;
       }
       return parsed;
     });
+  schema.register(integerSettingRanges, { fallback, min, max });
+  return schema;
+};
 
 /**
  * The environment variables Keyport reads. Everything is optional at this level; the cross-field
@@ -159,7 +180,7 @@ export const envSchema = z.object({
   KEYPORT_RETRY_AFTER_CAP_MS: integerFromString(10_000, 0, 300_000),
   KEYPORT_FALLBACK_ON_INVALID: z.enum(["platform", "error"]).optional(),
   KEYPORT_RATE_LIMIT_ON_ERROR: z.enum(["open", "closed"]).optional(),
-  KEYPORT_KEY_CACHE_TTL_MS: integerFromString(60_000, 0, 3_600_000),
+  KEYPORT_KEY_CACHE_TTL_MS: integerFromString(60_000, 1, 3_600_000),
 });
 
 export type Env = z.input<typeof envSchema>;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Env } from "./config-schema.js";
+import { type Env, envSchema, integerSettingRanges } from "./config-schema.js";
 import { ConfigError, loadConfig } from "./load-config.js";
 import { DEFAULT_TIERS } from "./tiers.js";
 
@@ -348,6 +348,10 @@ describe("loadConfig tiers", () => {
   it.each([
     ["a negative limit", { requestsPerMinute: -1, requestsPerDay: 1, byokAllowed: false }],
     ["a fractional limit", { requestsPerMinute: 1.5, requestsPerDay: 1, byokAllowed: false }],
+    // Integers to JavaScript, but past exact counting: the limiter would refuse every call.
+    ["a limit of 1e300", { requestsPerMinute: 1e300, requestsPerDay: 1, byokAllowed: false }],
+    ["a limit past 2^53", { requestsPerMinute: 1, requestsPerDay: 2 ** 53, byokAllowed: false }],
+    ["a limit over a billion", { requestsPerMinute: 1, requestsPerDay: 1_000_000_001, byokAllowed: false }],
     ["a string limit", { requestsPerMinute: "10", requestsPerDay: 1, byokAllowed: false }],
     ["a missing limit", { requestsPerMinute: 1, byokAllowed: false }],
     ["a string flag", { requestsPerMinute: 1, requestsPerDay: 1, byokAllowed: "true" }],
@@ -355,7 +359,7 @@ describe("loadConfig tiers", () => {
   ])("rejects a tier with %s", (_name, tier) => {
     const problems = problemsOf(baseEnv({ KEYPORT_TIERS: JSON.stringify({ community: tier }) }));
     expect(problems[0]).toBe(
-      'KEYPORT_TIERS: tier "community" needs requestsPerMinute and requestsPerDay (non-negative integers) and byokAllowed (boolean)',
+      'KEYPORT_TIERS: tier "community" needs requestsPerMinute and requestsPerDay (integers from 0 to 1000000000) and byokAllowed (boolean)',
     );
   });
 
@@ -393,4 +397,40 @@ describe("loadConfig DATABASE_URL", () => {
       ]);
     },
   );
+});
+
+describe("loadConfig integer settings", () => {
+  /** Every integer setting, found in the schema itself: a new one is covered without listing it here. */
+  const settings = Object.entries(envSchema.shape).flatMap(([name, schema]) => {
+    const range = integerSettingRanges.get(schema);
+    return range === undefined ? [] : [{ name, ...range }];
+  });
+
+  it("finds the integer settings in the schema", () => {
+    expect(settings.map((setting) => setting.name)).toEqual(
+      expect.arrayContaining(["PORT", "KEYPORT_KEY_CACHE_TTL_MS", "KEYPORT_UPSTREAM_RETRIES", "KEYPORT_KEY_CHECKS_PER_MINUTE"]),
+    );
+    for (const { name, fallback, min, max } of settings) {
+      expect(Number.isSafeInteger(min) && Number.isSafeInteger(max) && min <= fallback && fallback <= max, name).toBe(true);
+    }
+  });
+
+  it("refuses a key cache TTL of 0 with a message instead of failing the start", () => {
+    expect(problemsOf(baseEnv({ KEYPORT_KEY_CACHE_TTL_MS: "0" }))).toEqual(["KEYPORT_KEY_CACHE_TTL_MS must be an integer from 1 to 3600000"]);
+  });
+
+  it.each(settings)("$name: refuses every value outside [$min, $max] and every spelling that is not decimal digits", ({ name, min, max }) => {
+    const refused = ["abc", "NaN", "Infinity", "-Infinity", "-1", "1.5", "1e3", "0x10", "0b1", "+1", "1 0", "1_000", "9".repeat(400), String(max + 1)];
+    if (min > 0) refused.push(String(min - 1), "0");
+    for (const value of refused) {
+      expect(problemsOf(baseEnv({ [name]: value })), `${name}=${value}`).toEqual([`${name} must be an integer from ${min} to ${max}`]);
+    }
+  });
+
+  it.each(settings)("$name: accepts $min and $max, and is $fallback when blank", ({ name, fallback, min, max }) => {
+    const read = (value: string) => JSON.stringify(loadConfig(baseEnv({ [name]: value })));
+    expect(read(String(min))).not.toBe(read(String(max)));
+    expect(read(` ${max} `)).toBe(read(String(max)));
+    expect(read("")).toBe(read(String(fallback)));
+  });
 });

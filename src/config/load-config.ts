@@ -197,7 +197,7 @@ function parseTiers(raw: string | undefined, problems: string[]): Record<string,
       typeof tier.byokAllowed !== "boolean"
     ) {
       problems.push(
-        `KEYPORT_TIERS: tier "${name}" needs requestsPerMinute and requestsPerDay (non-negative integers) and byokAllowed (boolean)`,
+        `KEYPORT_TIERS: tier "${name}" needs requestsPerMinute and requestsPerDay (integers from 0 to ${MAX_TIER_LIMIT}) and byokAllowed (boolean)`,
       );
       continue;
     }
@@ -210,8 +210,11 @@ function parseTiers(raw: string | undefined, problems: string[]): Record<string,
   return tiers;
 }
 
+/** Tier limits are counted exactly (safe integers); above a billion a limit means nothing. */
+const MAX_TIER_LIMIT = 1_000_000_000;
+
 function isCount(value: unknown): value is number {
-  return typeof value === "number" && Number.isInteger(value) && value >= 0;
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TIER_LIMIT;
 }
 
 function parseDatabase(url: string | undefined, dataDir: string, problems: string[]): DatabaseConfig | undefined {
