@@ -1,5 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { AuditLog } from "../audit/audit-log.js";
+import { AppError } from "../lib/errors.js";
+import { isIdOf } from "../lib/ids.js";
 import { principalOf } from "./authenticate.js";
 import { AuditList, AuditQuery, commonErrorResponses } from "./schemas.js";
 
@@ -19,6 +21,11 @@ export function registerAuditRoutes(app: FastifyInstance, { auditLog }: { auditL
     },
     async (request) => {
       const query = request.query as AuditQuery;
+      // A cursor is the id of the last event of a page; anything else would silently list from
+      // the wrong place (`zzzz` sorts after every id: the first page again).
+      if (query.cursor !== undefined && !isIdOf("evt", query.cursor)) {
+        throw new AppError("invalid_cursor", "cursor must be the nextCursor of a previous page.");
+      }
       const limit = query.limit === undefined ? DEFAULT_PAGE_SIZE : Number(query.limit);
       const page = await auditLog.list(principalOf(request).owner, {
         ...(query.cursor === undefined ? {} : { before: query.cursor }),

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { AppError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { renderApiError, toAppError } from "./error-envelope.js";
-import { parseJsonBody } from "./json-body.js";
+import { assertUtf8Json, parseJsonBody } from "./json-body.js";
 
 /**
  * Requests served ahead of Fastify's router (the gateway). Filled in after the server is created,
@@ -47,8 +47,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     return503OnClosing: true,
   });
   app.decorateRequest("principal", null);
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+  // JSON in UTF-8 is the only body the management API reads: Fastify's own parsers (including
+  // text/plain, which would hand a string to the schema) go, so any other type is a 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
     try {
+      assertUtf8Json(request.headers["content-type"]);
       done(null, parseJsonBody(body as string));
     } catch (error) {
       done(error as Error, undefined);

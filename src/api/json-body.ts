@@ -19,6 +19,17 @@ export function parseJsonBody(text: string): unknown {
   return value;
 }
 
+/**
+ * Refuses a JSON body declared in any charset but UTF-8 (RFC 8259 §8.1: JSON exchanged between
+ * systems is UTF-8). Read as UTF-8 anyway, a UTF-16 body would be garbage, not the sender's data.
+ */
+export function assertUtf8Json(contentType: string | undefined): void {
+  const charsets = [...(contentType ?? "").matchAll(/;\s*charset\s*=\s*"?([^";\s]*)"?/gi)].map((match) => match[1]?.toLowerCase());
+  if (charsets.some((charset) => charset !== "utf-8" && charset !== "utf8")) {
+    throw new AppError("unsupported_media_type", "Send the request body as application/json in UTF-8 (charset=utf-8 or no charset).");
+  }
+}
+
 /** Iterative, so a deeply nested body cannot overflow the stack. */
 function hasForbiddenKey(root: unknown): boolean {
   const pending: unknown[] = [root];

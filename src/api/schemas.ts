@@ -81,7 +81,8 @@ export const KeyTestResult = Type.Object(
 
 export const AuditQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    // Checked by the route, so every malformed cursor is one `invalid_cursor`, whatever its length.
+    cursor: Type.Optional(Type.String({ description: "`nextCursor` of the previous page" })),
     limit: Type.Optional(Type.String({ pattern: "^(?:[1-9][0-9]?|100)$", description: "1 to 100, default 50" })),
   },
   { additionalProperties: false },

@@ -6,6 +6,7 @@ export const errorCodes = {
   invalid_request: { status: 400, retryable: false },
   invalid_json: { status: 400, retryable: false },
   invalid_key_format: { status: 400, retryable: false },
+  invalid_cursor: { status: 400, retryable: false },
   unauthenticated: { status: 401, retryable: false },
   forbidden: { status: 403, retryable: false },
   no_key_available: { status: 403, retryable: false },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { newId } from "./ids.js";
+import { isIdOf, newId } from "./ids.js";
 
 describe("newId", () => {
   it("is the prefix, an underscore and 26 Crockford base32 characters", () => {
@@ -25,4 +25,19 @@ describe("newId", () => {
     const ids = new Set(Array.from({ length: 1_000 }, () => newId("req", 1_795_616_324_123)));
     expect(ids.size).toBe(1_000);
   });
+});
+
+describe("isIdOf", () => {
+  it("recognises ids of its prefix only", () => {
+    const id = newId("evt");
+    expect(isIdOf("evt", id)).toBe(true);
+    expect(isIdOf("key", id)).toBe(false);
+  });
+
+  it.each(["zzzz", "", "evt_", "evt_zzzz", `evt_${"z".repeat(27)}`, `evt_${"I".repeat(26)}`, `evt_${"u".repeat(26)}`, `evt-${"0".repeat(26)}`, ` evt_${"0".repeat(26)}`])(
+    "refuses %j",
+    (value) => {
+      expect(isIdOf("evt", value)).toBe(false);
+    },
+  );
 });

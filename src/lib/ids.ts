@@ -39,6 +39,13 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return out.toString("latin1", 0, at);
 }
 
+/** Whether `value` has the shape `newId(prefix)` gives: the prefix, `_`, 26 base32 characters. */
+export function isIdOf(prefix: IdPrefix, value: string): boolean {
+  return value.length === prefix.length + 1 + ENCODED_LENGTH && value.startsWith(`${prefix}_`) && ID_BODY.test(value.slice(prefix.length + 1));
+}
+
+const ID_BODY = /^[0-9a-hjkmnp-tv-z]+$/;
+
 /**
  * Random bytes drawn from a pool refilled 4 KiB at a time: every gateway call makes two ids, and
  * one `randomBytes` call per id is a measurable share of the hot path. Ids are not secrets; the

@@ -250,7 +250,7 @@ describe("management API errors", () => {
       });
       expectError(form, 415, "unsupported_media_type");
       const text = await keyport.request("POST", "/api/v1/api-keys", { token: caller.token, rawBody, headers: { "content-type": "text/plain" } });
-      expectError(text, 400, "invalid_request");
+      expectError(text, 415, "unsupported_media_type");
       for (const response of [form, text]) expect(leakedFragments(response.text, apiKey)).toEqual([]);
       expect(await stateOf(keyport, caller)).toEqual(EMPTY_STATE);
       expect(keyport.mock.requests()).toEqual([]);
@@ -265,6 +265,86 @@ describe("management API errors", () => {
     ])("refuses %s in the query", async (_name, route) => {
       const caller = await newCaller(keyport);
       expectError(await keyport.request("GET", route, { token: caller.token }), 400, "invalid_request");
+    });
+  });
+
+  describe("415 unsupported_media_type", () => {
+    it.each([
+      ["text/plain", "text/plain"],
+      ["text/plain with a charset", "text/plain; charset=utf-8"],
+      ["JSON in UTF-16", "application/json; charset=utf-16"],
+      ["JSON in UTF-16LE, quoted", 'application/json; charset="UTF-16LE"'],
+      ["JSON in Latin-1", "application/json;charset=iso-8859-1"],
+      ["JSON with a second, non-UTF-8 charset", "application/json; charset=utf-8; charset=utf-16"],
+      ["a vendor JSON type", "application/vnd.api+json"],
+    ])("refuses %s on a JSON route and stores nothing", async (_name, contentType) => {
+      const caller = await newCaller(keyport);
+      const apiKey = openAiKey();
+      keyport.mock.setKey(apiKey, "valid");
+      const body = JSON.stringify({ provider: "openai", apiKey });
+      const rawBody = contentType.includes("16") ? Buffer.from(body, "utf16le") : body;
+      const response = await keyport.request("POST", "/api/v1/api-keys", { token: caller.token, rawBody, headers: { "content-type": contentType } });
+      expectError(response, 415, "unsupported_media_type");
+      expect(leakedFragments(response.text, apiKey)).toEqual([]);
+      expect(await stateOf(keyport, caller)).toEqual(EMPTY_STATE);
+      expect(keyport.mock.requests()).toEqual([]);
+    });
+
+    it("refuses text/plain on PATCH and leaves the key unchanged", async () => {
+      const caller = await newCaller(keyport);
+      const { id } = await storeValidKey(keyport, caller);
+      const before = await stateOf(keyport, caller);
+      const response = await keyport.request("PATCH", `/api/v1/api-keys/${id}`, {
+        token: caller.token,
+        rawBody: JSON.stringify({ label: "Changed" }),
+        headers: { "content-type": "text/plain" },
+      });
+      expectError(response, 415, "unsupported_media_type");
+      expect(await stateOf(keyport, caller)).toEqual(before);
+    });
+
+    it.each(["application/json; charset=utf-8", "application/json; charset=UTF-8", 'application/json; charset="utf-8"', "application/json;charset=utf8"])(
+      "accepts %s",
+      async (contentType) => {
+        const caller = await newCaller(keyport);
+        const apiKey = openAiKey();
+        keyport.mock.setKey(apiKey, "valid");
+        const response = await keyport.request("POST", "/api/v1/api-keys", {
+          token: caller.token,
+          rawBody: JSON.stringify({ provider: "openai", apiKey }),
+          headers: { "content-type": contentType },
+        });
+        expect(response.status, response.text).toBe(201);
+      },
+    );
+
+    it("answers 401, not 415, to an unauthenticated text/plain request", async () => {
+      const response = await keyport.request("POST", "/api/v1/api-keys", { rawBody: "{}", headers: { "content-type": "text/plain" } });
+      expectError(response, 401, "unauthenticated");
+    });
+  });
+
+  describe("400 invalid_cursor", () => {
+    it.each(["zzzz", "", "evt_zzzz", `key_${"0".repeat(26)}`, `evt_${"z".repeat(200)}`, `evt_${"0".repeat(25)}!`])(
+      "refuses the audit cursor %j",
+      async (cursor) => {
+        const caller = await newCaller(keyport);
+        await storeValidKey(keyport, caller);
+        const response = await keyport.request("GET", `/api/v1/audit?cursor=${encodeURIComponent(cursor)}`, { token: caller.token });
+        expectError(response, 400, "invalid_cursor");
+      },
+    );
+
+    it("accepts a cursor it handed out", async () => {
+      const caller = await newCaller(keyport);
+      await storeValidKey(keyport, caller);
+      await storeValidKey(keyport, caller);
+      const first = await keyport.request("GET", "/api/v1/audit?limit=1", { token: caller.token });
+      expect(first.status, first.text).toBe(200);
+      const cursor = first.body.nextCursor as string;
+      const second = await keyport.request("GET", `/api/v1/audit?limit=1&cursor=${cursor}`, { token: caller.token });
+      expect(second.status, second.text).toBe(200);
+      expect(second.body.events[0].id < cursor).toBe(true);
     });
   });
 

@@ -72,6 +72,7 @@ const OPENAI_ERROR_FIELDS: Readonly<Record<ErrorCode, { type: string; code: stri
   invalid_request: { type: "invalid_request_error", code: "invalid_request" },
   invalid_json: { type: "invalid_request_error", code: "invalid_json" },
   invalid_key_format: { type: "invalid_request_error", code: "invalid_key_format" },
+  invalid_cursor: { type: "invalid_request_error", code: "invalid_cursor" },
   unauthenticated: { type: "invalid_request_error", code: "invalid_api_key" },
   forbidden: { type: "invalid_request_error", code: "forbidden" },
   no_key_available: { type: "invalid_request_error", code: "no_key_available" },
