@@ -1,4 +1,5 @@
 import { createRedisCacheCoordinator } from "./cache/redis-coordinator.js";
+import { createRedisRateLimiter } from "./limits/redis-rate-limiter.js";
 import { createRedisTierLimiter } from "./limits/redis-tier-limiter.js";
 import { connectRedis, waitForRedis } from "./redis/connect-redis.js";
 
@@ -18,6 +19,9 @@ export async function createRedisServices(url: string, prefix: string) {
     return {
       coordinator,
       tierLimiter: createRedisTierLimiter({ redis: client, keyPrefix: `${prefix}rl:` }),
+      /** A counter shared by every instance; `name` keeps each limiter's keys apart. */
+      rateLimiter: (options: { name: string; points: number; durationSeconds: number }) =>
+        createRedisRateLimiter({ redis: client, points: options.points, durationSeconds: options.durationSeconds, keyPrefix: `${prefix}${options.name}:` }),
       ping: () => client.ping(),
       quit,
     };

@@ -129,7 +129,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     });
     const admission = createKeyAdmission({
       checks: createKeyChecks({ providers, normalizeKey, checkCommonKeyFormat }),
-      keyCheckLimiter: createMemoryRateLimiter({ points: config.keyChecksPerMinute, durationSeconds: 60, keyPrefix: "key-checks" }),
+      // Shared through Redis when configured: per instance, N instances would allow N times the limit.
+      keyCheckLimiter:
+        redis?.rateLimiter({ name: "key-checks", points: config.keyChecksPerMinute, durationSeconds: 60 }) ??
+        createMemoryRateLimiter({ points: config.keyChecksPerMinute, durationSeconds: 60, keyPrefix: "key-checks" }),
       onRejectedKey: config.onRejectedKey,
     });
     const keyService = createKeyService({ keys, dataKeys, envelope, admission, auditLog, keyHealth, clock });

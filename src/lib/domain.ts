@@ -25,6 +25,8 @@ export const AUDIT_EVENT_TYPES = [
   "key.rotated",
   "key.tested",
   "key.deleted",
+  /** A create, secret replacement or test refused before anything was stored: detail.reason says why. */
+  "key.rejected",
   "key.invalidated",
   "key.no_credits",
   "key.undecryptable",

@@ -8,6 +8,7 @@ import type { IdempotencyRepo, KeyRepo } from "../store/ports.js";
 import type { Actor, AuditLog } from "../audit/audit-log.js";
 import type { DataKeys } from "./data-keys.js";
 import type { KeyAdmission } from "./key-admission.js";
+import { auditKeyRejection } from "./key-rejection-audit.js";
 import { keyHintOf, type KeyView, toKeyView } from "./key-view.js";
 
 export type CreateKeyInput = {
@@ -40,7 +41,13 @@ const PROVIDER_NAMES: Record<ProviderId, string> = { openai: "OpenAI", anthropic
 export function createCreateKey(deps: CreateKeyDeps) {
   const { keys, idempotency, dataKeys, envelope, admission, auditLog, clock } = deps;
 
-  return async function createKey(input: CreateKeyInput): Promise<KeyView> {
+  /** A refused create (format, provider, limit, duplicate) is audited as `key.rejected`. */
+  return function createKey(input: CreateKeyInput): Promise<KeyView> {
+    const attempt = { owner: input.owner, actor: input.actor, operation: "create", provider: input.provider } as const;
+    return auditKeyRejection(auditLog, attempt, () => createUnaudited(input));
+  };
+
+  async function createUnaudited(input: CreateKeyInput): Promise<KeyView> {
     const { owner, provider } = input;
     const apiKey = admission.acceptFormat(provider, input.apiKey);
     const label = input.label ?? `${PROVIDER_NAMES[provider]} key`;
@@ -122,7 +129,7 @@ export function createCreateKey(deps: CreateKeyDeps) {
       if (row.isActive) await auditLog.record(owner, "key.activated", input.actor, { keyId: id, detail: { provider } });
       return toKeyView(row);
     }
-  };
+  }
 }
 
 export type CreateKey = ReturnType<typeof createCreateKey>;

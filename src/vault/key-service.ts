@@ -12,6 +12,7 @@ import type { DataKeys } from "./data-keys.js";
 import type { KeyAdmission } from "./key-admission.js";
 import type { KeyHealth } from "./key-health.js";
 import { statusFromCheck } from "./key-checks.js";
+import { auditKeyRejection } from "./key-rejection-audit.js";
 import { keyHintOf, type KeyView, toKeyView } from "./key-view.js";
 
 export type KeyServiceDeps = {
@@ -73,8 +74,12 @@ export function createKeyService(deps: KeyServiceDeps) {
     return toKeyView(row);
   }
 
-  /** Replaces the secret in place: same id, new hint, re-validated. */
-  async function replaceSecret(owner: string, id: string, rawKey: string, actor: Actor): Promise<KeyView> {
+  /** Replaces the secret in place: same id, new hint, re-validated. A refused one is audited as `key.rejected`. */
+  function replaceSecret(owner: string, id: string, rawKey: string, actor: Actor): Promise<KeyView> {
+    return auditKeyRejection(auditLog, { owner, actor, operation: "replace", keyId: id }, () => replaceSecretUnaudited(owner, id, rawKey, actor));
+  }
+
+  async function replaceSecretUnaudited(owner: string, id: string, rawKey: string, actor: Actor): Promise<KeyView> {
     const row = await mustFind(owner, id);
     const apiKey = admission.acceptFormat(row.provider, rawKey);
     const binding = { owner, provider: row.provider, keyId: id };
@@ -127,7 +132,12 @@ export function createKeyService(deps: KeyServiceDeps) {
     }
   }
 
-  async function test(owner: string, id: string, actor: Actor): Promise<KeyTestOutcome> {
+  /** A test refused by the key-check limit is audited as `key.rejected`. */
+  function test(owner: string, id: string, actor: Actor): Promise<KeyTestOutcome> {
+    return auditKeyRejection(auditLog, { owner, actor, operation: "test", keyId: id }, () => testUnaudited(owner, id, actor));
+  }
+
+  async function testUnaudited(owner: string, id: string, actor: Actor): Promise<KeyTestOutcome> {
     const row = await mustFind(owner, id);
     await admission.chargeKeyCheck(owner);
     const check = await admission.checkLive(row.provider, await openStored(row));

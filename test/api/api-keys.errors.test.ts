@@ -41,16 +41,39 @@ function expectError(response: TestResponse, status: number, code: string): stri
   return message;
 }
 
-/** The owner's keys and audit trail as the API renders them, byte for byte. */
-async function stateOf(keyport: TestKeyport, caller: Caller): Promise<{ keys: string; audit: string }> {
+type AuditEvent = { type: string; keyId: string | null; detail: Record<string, unknown> };
+
+/** A refused key attempt as its `key.rejected` audit event tells it. */
+type Rejection = { operation: "create" | "replace" | "test"; reason: "format_error" | "provider_rejected" | "rate_limited" | "duplicate" };
+
+type State = { keys: string; audit: string; rejections: Rejection[] };
+
+/**
+ * The owner's keys and audit trail as the API renders them, byte for byte, with the refused
+ * attempts (`key.rejected`, newest first) apart: a refused request changes nothing else. Every
+ * rejection event is checked to quote no part of any key the test submitted.
+ */
+async function stateOf(keyport: TestKeyport, caller: Caller, submittedKeys: readonly string[] = []): Promise<State> {
   const keys = await keyport.request("GET", "/api/v1/api-keys", { token: caller.token });
   const audit = await keyport.request("GET", "/api/v1/audit?limit=100", { token: caller.token });
   expect(keys.status, keys.text).toBe(200);
   expect(audit.status, audit.text).toBe(200);
-  return { keys: keys.text, audit: audit.text };
+  const events = audit.body.events as AuditEvent[];
+  const rejections = events.filter((event) => event.type === "key.rejected");
+  for (const key of submittedKeys) expect(leakedFragments(JSON.stringify(rejections), key)).toEqual([]);
+  return {
+    keys: keys.text,
+    audit: JSON.stringify({ events: events.filter((event) => event.type !== "key.rejected"), nextCursor: audit.body.nextCursor }),
+    rejections: rejections.map(({ detail }) => ({ operation: detail.operation, reason: detail.reason }) as Rejection),
+  };
 }
 
-const EMPTY_STATE = { keys: JSON.stringify({ keys: [] }), audit: JSON.stringify({ events: [], nextCursor: null }) };
+/** `state` after one more refused attempt. */
+function rejected(state: State, operation: Rejection["operation"], reason: Rejection["reason"]): State {
+  return { ...state, rejections: [{ operation, reason }, ...state.rejections] };
+}
+
+const EMPTY_STATE: State = { keys: JSON.stringify({ keys: [] }), audit: JSON.stringify({ events: [], nextCursor: null }), rejections: [] };
 
 /** Length of the well-known, non-secret prefix of a key shape. */
 function publicPrefixLength(key: string): number {
@@ -440,8 +463,29 @@ describe("management API errors", () => {
       expect(message).toMatch(reason);
       expect(leakedFragments(response.text, apiKey)).toEqual([]);
       expect(leakedFragments(keyport.logs.join("\n"), apiKey)).toEqual([]);
-      expect(await stateOf(keyport, caller)).toEqual(EMPTY_STATE);
+      expect(await stateOf(keyport, caller, [apiKey])).toEqual(rejected(EMPTY_STATE, "create", "format_error"));
       expect(keyport.mock.requests()).toEqual([]);
+    });
+
+    it("audits the refused attempt as key.rejected with the reason, never the key or its hint", async () => {
+      const caller = await newCaller(keyport);
+      const apiKey = `sk-proj-${random()} ${random()}`;
+      expectError(await createKey(keyport, caller, { provider: "openai", apiKey }), 400, "invalid_key_format");
+      const audit = await keyport.request("GET", "/api/v1/audit", { token: caller.token, headers: { "user-agent": "audit-check" } });
+      expect(audit.body.events).toEqual([
+        {
+          id: expect.stringMatching(/^evt_/),
+          type: "key.rejected",
+          keyId: null,
+          actor: caller.sub,
+          ip: expect.any(String),
+          userAgent: expect.any(String),
+          detail: { operation: "create", provider: "openai", reason: "format_error", problem: expect.any(String), message: expect.stringMatching(/^apiKey: /) },
+          createdAt: expect.any(String),
+        },
+      ]);
+      expect(leakedFragments(audit.text, apiKey)).toEqual([]);
+      expect(audit.text).not.toContain(apiKey.slice(-4));
     });
 
     it("refuses a malformed replacement secret and keeps the stored one", async () => {
@@ -453,7 +497,7 @@ describe("management API errors", () => {
       const response = await keyport.request("PUT", `/api/v1/api-keys/${id}/secret`, { token: caller.token, body: { apiKey: replacement } });
       expectError(response, 400, "invalid_key_format");
       expect(leakedFragments(response.text, replacement)).toEqual([]);
-      expect(await stateOf(keyport, caller)).toEqual(before);
+      expect(await stateOf(keyport, caller, [replacement])).toEqual(rejected(before, "replace", "format_error"));
       expect(keyport.mock.requests()).toEqual([]);
     });
 
@@ -589,7 +633,7 @@ describe("management API errors", () => {
       const message = expectError(response, 409, "duplicate_key");
       expect(message).toContain(id);
       expect(leakedFragments(response.text, apiKey)).toEqual([]);
-      expect(await stateOf(keyport, caller)).toEqual(before);
+      expect(await stateOf(keyport, caller, [apiKey])).toEqual(rejected(before, "create", "duplicate"));
     });
 
     it("refuses a secret replacement that duplicates another stored key", async () => {
@@ -602,7 +646,7 @@ describe("management API errors", () => {
         body: { apiKey: first.apiKey },
       });
       expect(expectError(response, 409, "duplicate_key")).toContain(first.id);
-      expect(await stateOf(keyport, caller)).toEqual(before);
+      expect(await stateOf(keyport, caller, [first.apiKey])).toEqual(rejected(before, "replace", "duplicate"));
     });
 
     it("lets a different owner store the same key", async () => {
@@ -629,7 +673,7 @@ describe("management API errors", () => {
       expect(leakedFragments(response.text, apiKey)).toEqual([]);
       expect(response.text).not.toContain(apiKey.slice(0, 8));
       expect(leakedFragments(keyport.logs.join("\n"), apiKey)).toEqual([]);
-      expect(await stateOf(keyport, caller)).toEqual(EMPTY_STATE);
+      expect(await stateOf(keyport, caller, [apiKey])).toEqual(rejected(EMPTY_STATE, "create", "provider_rejected"));
     });
   });
 
@@ -682,7 +726,9 @@ describe("management API errors", () => {
       const second = await createKey(keyport, caller, { provider: "openai", apiKey }, headers);
       expect(expectError(second, 422, "key_rejected")).toBe(expectError(first, 422, "key_rejected"));
       expect(keyport.mock.requests()).toHaveLength(calls);
-      expect(await stateOf(keyport, caller)).toEqual(EMPTY_STATE);
+      // The replay is a refused attempt too, though the provider is not asked again.
+      const once = rejected(EMPTY_STATE, "create", "provider_rejected");
+      expect(await stateOf(keyport, caller, [apiKey])).toEqual(rejected(once, "create", "provider_rejected"));
     });
 
     it("scopes Idempotency-Keys per owner", async () => {
@@ -831,7 +877,7 @@ describe("429 rate_limited with KEYPORT_KEY_CHECKS_PER_MINUTE=2", () => {
     const apiKey = openAiKey();
     keyport.mock.setKey(apiKey, "valid");
     expectRateLimited(await createKey(keyport, caller, { provider: "openai", apiKey }));
-    expect(await stateOf(keyport, caller)).toEqual(before);
+    expect(await stateOf(keyport, caller, [apiKey])).toEqual(rejected(before, "create", "rate_limited"));
     expect(keyport.mock.requests()).toEqual([]);
 
     const other = await newCaller(keyport);
@@ -845,7 +891,7 @@ describe("429 rate_limited with KEYPORT_KEY_CHECKS_PER_MINUTE=2", () => {
     const before = await stateOf(keyport, tester);
     keyport.mock.clearRequests();
     expectRateLimited(await keyport.request("POST", `/api/v1/api-keys/${id}/test`, { token: tester.token }));
-    expect(await stateOf(keyport, tester)).toEqual(before);
+    expect(await stateOf(keyport, tester)).toEqual(rejected(before, "test", "rate_limited"));
     expect(keyport.mock.requests()).toEqual([]);
 
     const rotator = await newCaller(keyport);
@@ -859,7 +905,8 @@ describe("429 rate_limited with KEYPORT_KEY_CHECKS_PER_MINUTE=2", () => {
     keyport.mock.setKey(another, "valid");
     expectRateLimited(await keyport.request("PUT", `/api/v1/api-keys/${stored.id}/secret`, { token: rotator.token, body: { apiKey: another } }));
     expectRateLimited(await keyport.request("POST", `/api/v1/api-keys/${stored.id}/test`, { token: rotator.token }));
-    expect(await stateOf(keyport, rotator)).toEqual(afterRotation);
+    const replaceRefused = rejected(afterRotation, "replace", "rate_limited");
+    expect(await stateOf(keyport, rotator, [replacement, another])).toEqual(rejected(replaceRefused, "test", "rate_limited"));
 
     const bystander = await newCaller(keyport);
     const { id: bystanderKey } = await storeValidKey(keyport, bystander);
