@@ -1,4 +1,5 @@
 import { createRedisCacheCoordinator } from "./cache/redis-coordinator.js";
+import { createRedisBlockBroadcast } from "./limits/redis-block-broadcast.js";
 import { createRedisRateLimiter } from "./limits/redis-rate-limiter.js";
 import { createRedisTierLimiter } from "./limits/redis-tier-limiter.js";
 import { connectRedis, waitForRedis } from "./redis/connect-redis.js";
@@ -22,6 +23,8 @@ export async function createRedisServices(url: string, prefix: string) {
       /** A counter shared by every instance; `name` keeps each limiter's keys apart. */
       rateLimiter: (options: { name: string; points: number; durationSeconds: number }) =>
         createRedisRateLimiter({ redis: client, points: options.points, durationSeconds: options.durationSeconds, keyPrefix: `${prefix}${options.name}:` }),
+      /** Blocked addresses announced to every instance (on the invalidation subscriber's connection). */
+      blockBroadcast: (name: string) => createRedisBlockBroadcast({ redis: client, subscriber, channel: `${prefix}${name}` }),
       ping: () => client.ping(),
       quit,
     };

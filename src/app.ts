@@ -8,7 +8,9 @@ import { createHttpServer, logCompletedRequests, type PreRouter } from "./api/ht
 import { registerKeyRoutes } from "./api/key-routes.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
 import { createAuditLog } from "./audit/audit-log.js";
+import { createProxyTrust } from "./auth/client-address.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
+import { createTokenAuthenticator } from "./auth/token-authenticator.js";
 import { createMemoryCacheCoordinator } from "./cache/memory-coordinator.js";
 import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config/config-schema.js";
@@ -20,6 +22,7 @@ import { createProxy } from "./gateway/proxy.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import { createLifecycle } from "./lib/lifecycle.js";
 import { createLogger } from "./lib/logger.js";
+import { createAuthFailureThrottle } from "./limits/auth-failure-throttle.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
 import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
 import { createGatewayAdapters } from "./providers/gateway-registry.js";
@@ -140,6 +143,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const verifier = createJwtVerifier({ jwt: config.jwt, tiers: config.tiers, defaultTier: config.defaultTier, clock });
     // A bad public key stops the start instead of failing every request later.
     await verifier.ready();
+    const trust = createProxyTrust(config.trustProxy);
+    const failedAuthentications = { name: "auth-failures", points: config.authFailuresPerMinute, durationSeconds: 60 };
+    const authThrottle = createAuthFailureThrottle({
+      // Shared through Redis when configured, so N instances do not allow N times the failures.
+      failures:
+        redis?.rateLimiter(failedAuthentications) ??
+        createMemoryRateLimiter({ points: failedAuthentications.points, durationSeconds: 60, keyPrefix: failedAuthentications.name }),
+      ...(redis === undefined ? {} : { broadcast: redis.blockBroadcast("auth-blocks") }),
+      clock,
+    });
+    closers.push(() => authThrottle.close());
+    const authenticator = createTokenAuthenticator({
+      verifier,
+      throttle: authThrottle,
+      trust,
+      onThrottleError: (error) => logger.warn({ err: error }, "failed authentication not counted: the throttle's backend is unavailable"),
+    });
 
     const tierLimiter = redis?.tierLimiter ?? createMemoryTierLimiter({ clock });
     closers.push(() => tierLimiter.close());
@@ -153,7 +173,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const proxy = createProxy({
       lifecycle,
       adapters,
-      verifier,
+      authenticator,
       selector: createKeySelector({ keys, dataKeys: store.dataKeys, envelope, cache: keyCache, platformKeys: config.platformKeys, tiers: config.tiers }),
       tierLimiter,
       tiers: config.tiers,
@@ -170,13 +190,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     });
 
     const preRouter: PreRouter = {};
-    const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, version: VERSION });
+    const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: trust, version: VERSION });
     registerHealthRoutes(http, {
       checks: { database: () => store.ping(), ...(redis === undefined ? {} : { redis: redis.ping }) },
     });
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
-      scope.addHook("onRequest", createAuthenticate(verifier));
+      scope.addHook("onRequest", createAuthenticate(authenticator));
       logCompletedRequests(scope);
       registerKeyRoutes(scope, { keyService, createKey });
       registerAuditRoutes(scope, { auditLog });

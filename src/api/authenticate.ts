@@ -1,9 +1,9 @@
 import type { FastifyRequest } from "fastify";
 import type { Principal } from "../auth/principal.js";
-import { type JwtVerifier, principalFromOutcome } from "../auth/jwt-verifier.js";
 import { readBearerToken } from "../auth/read-credential.js";
+import type { TokenAuthenticator } from "../auth/token-authenticator.js";
 import type { Actor } from "../audit/audit-log.js";
-import { AppError } from "../lib/errors.js";
+import { AppError, isAppError } from "../lib/errors.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -12,18 +12,22 @@ declare module "fastify" {
 }
 
 /**
- * onRequest hook for end-user routes: a valid JWT or a 401. The reason is logged, not rendered, so a
- * caller cannot probe which check failed.
+ * onRequest hook for end-user routes: a valid JWT or a 401 (429 once the client's address has
+ * failed too often). The reason is logged, not rendered, so a caller cannot probe which check
+ * failed.
  */
-export function createAuthenticate(verifier: JwtVerifier) {
+export function createAuthenticate(authenticator: TokenAuthenticator) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     const token = readBearerToken(request.headers, { allowXApiKey: false });
     if (token === undefined) {
       throw new AppError("unauthenticated", "Missing credentials: send Authorization: Bearer <JWT>.");
     }
-    const outcome = await verifier.verify(token);
-    if (!outcome.ok && outcome.reason !== "unavailable") request.log.info({ reason: outcome.reason }, "token refused");
-    request.principal = principalFromOutcome(outcome);
+    try {
+      request.principal = await authenticator.authenticate(token, { remoteAddress: request.socket.remoteAddress, headers: request.headers });
+    } catch (error) {
+      if (isAppError(error) && error.code !== "unavailable") request.log.info({ reason: error.internal.reason }, "token refused");
+      throw error;
+    }
   };
 }
 

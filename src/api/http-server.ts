@@ -3,6 +3,7 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
+import type { ProxyTrust } from "../auth/client-address.js";
 import { AppError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { renderApiError, toAppError } from "./error-envelope.js";
@@ -18,7 +19,8 @@ export type HttpServerOptions = {
   preRouter: PreRouter;
   logger: Logger;
   bodyLimitBytes: number;
-  trustProxy: boolean;
+  /** Which peers may name the client in `X-Forwarded-For` (see `auth/client-address.ts`). */
+  trustProxy: ProxyTrust;
   version: string;
 };
 

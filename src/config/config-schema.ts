@@ -15,6 +15,13 @@ export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgre
 
 export type ProviderEndpoint = { baseUrl: string };
 
+/**
+ * Which proxies in front of Keyport may say who the client is (`X-Forwarded-For`): `false` none
+ * (the connection's address is the client), `true` every hop (the leftmost address: only safe
+ * behind a proxy that replaces the header), or a list of proxy addresses and CIDR ranges.
+ */
+export type TrustProxy = boolean | readonly string[];
+
 /** The whole runtime configuration, parsed once from the environment and frozen. */
 export type Config = {
   nodeEnv: "production" | "development" | "test";
@@ -55,7 +62,9 @@ export type Config = {
   /** Largest accepted management API request body, in bytes. */
   bodyLimitBytes: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  trustProxy: boolean;
+  trustProxy: TrustProxy;
+  /** Failed authentications allowed per client address per minute before it gets 429s. */
+  authFailuresPerMinute: number;
   gateway: GatewayConfig;
   /** Shared rate limits and cache invalidation across instances; in-memory when unset. */
   redisUrl: Redacted<string> | undefined;
@@ -168,7 +177,8 @@ export const envSchema = z.object({
   KEYPORT_KEY_CHECKS_PER_MINUTE: integerFromString(10, 1, 10_000),
   KEYPORT_BODY_LIMIT_BYTES: integerFromString(65_536, 1024, 10 * 1024 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
-  KEYPORT_TRUST_PROXY: z.enum(["true", "false"]).optional(),
+  KEYPORT_TRUST_PROXY: optionalString,
+  KEYPORT_AUTH_FAILURES_PER_MINUTE: integerFromString(20, 1, 100_000),
   REDIS_URL: optionalString.refine((value) => value === undefined || /^rediss?:\/\//.test(value), {
     message: "must be a redis:// or rediss:// URL",
   }),

@@ -53,6 +53,7 @@ describe("loadConfig defaults", () => {
     expect(config.bodyLimitBytes).toBe(65_536);
     expect(config.logLevel).toBe("info");
     expect(config.trustProxy).toBe(false);
+    expect(config.authFailuresPerMinute).toBe(20);
   });
 
   it("returns a deeply frozen config", () => {
@@ -432,5 +433,24 @@ describe("loadConfig integer settings", () => {
     expect(read(String(min))).not.toBe(read(String(max)));
     expect(read(` ${max} `)).toBe(read(String(max)));
     expect(read("")).toBe(read(String(fallback)));
+  });
+});
+
+describe("loadConfig KEYPORT_TRUST_PROXY", () => {
+  it.each([
+    ["false", false],
+    ["true", true],
+    ["127.0.0.1", ["127.0.0.1"]],
+    [" 10.0.0.0/8 , fd00::/8 ", ["10.0.0.0/8", "fd00::/8"]],
+    ["::1/128,192.168.0.0/16", ["::1/128", "192.168.0.0/16"]],
+  ] as const)("reads %j", (raw, expected) => {
+    expect(loadConfig(baseEnv({ KEYPORT_TRUST_PROXY: raw })).trustProxy).toEqual(expected);
+  });
+
+  // A hop count trusts whatever a directly connected client claims in enough forwarded hops.
+  it.each(["yes", "1", "2", "10.0.0.0/33", "::1/129", "10.0.0.0/8,bogus", "10.0.0.1/8/1", "10.0.0.0/-1", "10.0.0.0/"])("refuses %j", (raw) => {
+    expect(problemsOf(baseEnv({ KEYPORT_TRUST_PROXY: raw }))).toEqual([
+      "KEYPORT_TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses and CIDR ranges (e.g. 10.0.0.0/8,fd00::/8)",
+    ]);
   });
 });

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import path from "node:path";
 import { redacted } from "../lib/redacted.js";
 import {
@@ -8,6 +9,7 @@ import {
   type Env,
   envSchema,
   type JwtVerifierConfig,
+  type TrustProxy,
 } from "./config-schema.js";
 import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
 import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
@@ -61,6 +63,7 @@ export function loadConfig(env: Env): Config {
   if (!Object.hasOwn(tiers, defaultTier)) problems.push(`KEYPORT_DEFAULT_TIER "${defaultTier}" is not a configured tier`);
 
   const database = parseDatabase(values.DATABASE_URL, dataDir, problems);
+  const trustProxy = parseTrustProxy(values.KEYPORT_TRUST_PROXY, problems);
 
   if (problems.length > 0 || jwtVerifier === undefined || database === undefined) throw new ConfigError(problems);
 
@@ -102,7 +105,8 @@ export function loadConfig(env: Env): Config {
     keyChecksPerMinute: values.KEYPORT_KEY_CHECKS_PER_MINUTE,
     bodyLimitBytes: values.KEYPORT_BODY_LIMIT_BYTES,
     logLevel: values.LOG_LEVEL ?? "info",
-    trustProxy: values.KEYPORT_TRUST_PROXY === "true",
+    trustProxy,
+    authFailuresPerMinute: values.KEYPORT_AUTH_FAILURES_PER_MINUTE,
     gateway: {
       bodyLimitBytes: values.KEYPORT_GATEWAY_BODY_LIMIT_BYTES,
       headersTimeoutMs: values.KEYPORT_UPSTREAM_HEADERS_TIMEOUT_MS,
@@ -225,6 +229,29 @@ function parseDatabase(url: string | undefined, dataDir: string, problems: strin
   if (sqlitePath !== "") return { kind: "sqlite", path: path.resolve(sqlitePath) };
   problems.push("DATABASE_URL must be postgres://… (PostgreSQL) or sqlite:<path>; leave it unset for ./data/keyport.db");
   return undefined;
+}
+
+/**
+ * `true`, `false`, or a comma-separated list of proxy addresses and CIDR ranges. No hop counts:
+ * a client that reaches Keyport directly could then name itself with enough forwarded hops.
+ */
+function parseTrustProxy(raw: string | undefined, problems: string[]): TrustProxy {
+  if (raw === undefined || raw === "false") return false;
+  if (raw === "true") return true;
+  const ranges = raw.split(",").map((part) => part.trim());
+  if (ranges.every(isAddressOrRange)) return ranges;
+  problems.push(
+    "KEYPORT_TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses and CIDR ranges (e.g. 10.0.0.0/8,fd00::/8)",
+  );
+  return false;
+}
+
+function isAddressOrRange(value: string): boolean {
+  const [address = "", prefix, ...rest] = value.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function stripTrailingSlash(url: string): string {

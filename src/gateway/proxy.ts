@@ -1,8 +1,8 @@
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Principal } from "../auth/principal.js";
-import { type JwtVerifier, principalFromOutcome } from "../auth/jwt-verifier.js";
 import { readBearerToken } from "../auth/read-credential.js";
+import type { TokenAuthenticator } from "../auth/token-authenticator.js";
 import type { Actor, AuditLog } from "../audit/audit-log.js";
 import type { Tier } from "../config/tiers.js";
 import { DecryptError } from "../crypto/decrypt-error.js";
@@ -29,7 +29,8 @@ export type GatewayRoute = { provider: ProviderId; endpoint: GatewayEndpoint; me
 
 export type ProxyDeps = ForwardDeps & {
   adapters: Readonly<Record<ProviderId, GatewayAdapter>>;
-  verifier: JwtVerifier;
+  /** Verifies the token, with failed attempts throttled per client address. */
+  authenticator: TokenAuthenticator;
   selector: KeySelector;
   tierLimiter: TierLimiter;
   tiers: Readonly<Record<string, Tier>>;
@@ -54,14 +55,14 @@ type Credential = { apiKey: Redacted<string>; headers: Record<string, string> };
  * path. Errors before the first byte are rendered in the provider's own shape.
  */
 export function createProxy(deps: ProxyDeps) {
-  const { adapters, verifier, selector, keyHealth, auditLog, clock } = deps;
+  const { adapters, authenticator, selector, keyHealth, auditLog, clock } = deps;
 
   /** The caller's principal, without a promise when the token was verified before (nearly every call). */
   function authenticate(request: GatewayRequest): Principal | Promise<Principal> {
     const token = readBearerToken(request.headers, { allowXApiKey: true });
     if (token === undefined) throw new AppError("unauthenticated", "Missing credentials: send your Keyport token as the API key.");
-    const cached = verifier.verifyCached(token);
-    return cached === undefined ? verifier.verify(token).then(principalFromOutcome) : principalFromOutcome(cached);
+    // The one authentication step shared with the management API (failed attempts throttled).
+    return authenticator.authenticate(token, { remoteAddress: request.ip, headers: request.headers });
   }
 
   async function limitPlatformCall(owner: string, tierName: string, request: GatewayRequest): Promise<Record<string, string>> {

@@ -75,6 +75,9 @@ export async function startKeyport(options: StartOptions = {}): Promise<TestKeyp
     ANTHROPIC_BASE_URL: mock.anthropicBaseUrl,
     KEYPORT_PROVIDER_TIMEOUT_MS: "2000",
     KEYPORT_KEY_CHECKS_PER_MINUTE: "1000",
+    // Every test request comes from 127.0.0.1: suites that send many bad tokens must not lock the
+    // rest of their file out. Throttle tests set their own allowance.
+    KEYPORT_AUTH_FAILURES_PER_MINUTE: "100000",
     LOG_LEVEL: "debug",
     ...(dialect === "postgres" ? { DATABASE_URL: requirePostgres() } : {}),
     ...options.env,
