@@ -23,7 +23,7 @@ export function createAuthenticate(authenticator: TokenAuthenticator) {
       throw new AppError("unauthenticated", "Missing credentials: send Authorization: Bearer <JWT>.");
     }
     try {
-      request.principal = await authenticator.authenticate(token, { remoteAddress: request.socket.remoteAddress, headers: request.headers });
+      request.principal = await authenticator.authenticate(token, request.socket.remoteAddress, request.headers);
     } catch (error) {
       if (isAppError(error) && error.code !== "unavailable") request.log.info({ reason: error.internal.reason }, "token refused");
       throw error;

@@ -14,7 +14,7 @@ export type TokenAuthenticator = {
    * call). Throws an AppError: `rate_limited` (with `retry-after`) when the client's address has
    * used up its failures, before any signature check; `unauthenticated`; `unavailable`.
    */
-  authenticate(token: string, connection: ClientConnection): Principal | Promise<Principal>;
+  authenticate(token: string, remoteAddress: string | undefined, headers: ClientConnection["headers"]): Principal | Promise<Principal>;
 };
 
 export type TokenAuthenticatorDeps = {
@@ -42,11 +42,12 @@ export function createTokenAuthenticator({ verifier, throttle, trust, onThrottle
   }
 
   return {
-    authenticate(token, connection) {
+    // Plain arguments rather than an object: the gateway calls this on every call.
+    authenticate(token, remoteAddress, headers) {
       // A token that verified before costs nothing to check again: never throttled, no lookup.
       const cached = verifier.verifyCached(token);
       if (cached !== undefined) return principalFromOutcome(cached);
-      const address = clientAddressOf(connection, trust);
+      const address = clientAddressOf({ remoteAddress, headers }, trust);
       const blockedForMs = throttle.blockedForMs(address);
       if (blockedForMs > 0) throw tooManyFailures(blockedForMs, "blocked");
       return verifyThrottled(token, address);

@@ -62,7 +62,7 @@ export function createProxy(deps: ProxyDeps) {
     const token = readBearerToken(request.headers, { allowXApiKey: true });
     if (token === undefined) throw new AppError("unauthenticated", "Missing credentials: send your Keyport token as the API key.");
     // The one authentication step shared with the management API (failed attempts throttled).
-    return authenticator.authenticate(token, { remoteAddress: request.ip, headers: request.headers });
+    return authenticator.authenticate(token, request.ip, request.headers);
   }
 
   async function limitPlatformCall(owner: string, tierName: string, request: GatewayRequest): Promise<Record<string, string>> {
