@@ -14,7 +14,7 @@ const SECRET = redacted("authenticator-test-secret-0123456789abcdef");
 /** An authenticator over a real HS256 verifier that counts signature checks (full verifications). */
 function setup(failuresPerMinute: number) {
   const verifier = createJwtVerifier({
-    jwt: { verifier: { kind: "secret", algorithm: "HS256", secret: SECRET }, issuer: undefined, audience: undefined, clockToleranceSeconds: 5 },
+    jwt: { verifier: { kind: "secret", algorithm: "HS256", secret: SECRET }, issuer: undefined, audience: undefined, clockToleranceSeconds: 5, maxTtlSeconds: 86_400 },
     tiers: DEFAULT_TIERS,
     defaultTier: "community",
   });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { envSchema, integerSettingRanges } from "../../src/config/config-schema.js";
-import { createUsers, openAiVia, startGateway, type GatewayKeyport } from "../gateway/gateway-support.js";
+import { signDevToken } from "../../src/auth/dev-token.js";
+import { openAiVia, startGateway, type GatewayKeyport } from "../gateway/gateway-support.js";
 import { openAiKey } from "../support/keys.js";
 
 /**
@@ -28,7 +29,17 @@ describe("start with every integer setting at the end of its range", () => {
 
   it.each(["min", "max"] as const)("starts at the %s of every range and serves the API and the gateway", async (end) => {
     keyport = await startGateway({ env: envAt(end) });
-    const user = await createUsers(keyport, `extremes-${end}`)("premium");
+    const { verifier, maxTtlSeconds } = keyport.config.jwt;
+    if (verifier.kind !== "secret") throw new Error("the harness signs with KEYPORT_JWT_SECRET");
+    // A token within the configured lifetime, however short (KEYPORT_JWT_MAX_TTL_SECONDS at its minimum).
+    const token = await signDevToken({
+      secret: verifier.secret,
+      algorithm: verifier.algorithm,
+      sub: `extremes-${end}`,
+      tier: "premium",
+      expiresInSeconds: Math.min(3600, maxTtlSeconds - 5),
+    });
+    const user = { token };
 
     const apiKey = openAiKey();
     keyport.mock.setKey(apiKey, "valid");
