@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Redacted } from "../lib/redacted.js";
 import { isMasterKeyHex, masterKeyFormatProblem } from "./master-key-rules.js";
+import type { NotificationsConfig } from "./notifications-config.js";
 import type { Tier } from "./tiers.js";
 
 export type JwtVerifierConfig =
@@ -70,6 +71,8 @@ export type Config = {
   redisUrl: Redacted<string> | undefined;
   /** Price table override (JSON); the shipped table when unset. */
   pricingFile: string | undefined;
+  /** Webhooks and email for notification events. */
+  notifications: NotificationsConfig;
 };
 
 export type GatewayConfig = {
@@ -191,6 +194,15 @@ export const envSchema = z.object({
   KEYPORT_FALLBACK_ON_INVALID: z.enum(["platform", "error"]).optional(),
   KEYPORT_RATE_LIMIT_ON_ERROR: z.enum(["open", "closed"]).optional(),
   KEYPORT_KEY_CACHE_TTL_MS: integerFromString(60_000, 1, 3_600_000),
+  // Notifications (parsed further in notifications-config.ts).
+  KEYPORT_WEBHOOK_URL: optionalString,
+  KEYPORT_WEBHOOK_SECRET: optionalString,
+  KEYPORT_WEBHOOK_RETRY_SCHEDULE: optionalString,
+  KEYPORT_WEBHOOK_ALLOW_PRIVATE: z.enum(["true", "false"]).optional(),
+  KEYPORT_WEBHOOK_TIMEOUT_MS: integerFromString(10_000, 100, 120_000),
+  KEYPORT_NOTIFICATION_POLL_MS: integerFromString(1_000, 10, 60_000),
+  SMTP_URL: optionalString,
+  SMTP_FROM: optionalString,
 });
 
 export type Env = z.input<typeof envSchema>;

@@ -12,6 +12,7 @@ import {
   type TrustProxy,
 } from "./config-schema.js";
 import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
+import { parseNotificationsConfig } from "./notifications-config.js";
 import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
 
 /** Raised with every configuration problem at once, so an operator fixes them in one go. */
@@ -64,6 +65,7 @@ export function loadConfig(env: Env): Config {
 
   const database = parseDatabase(values.DATABASE_URL, dataDir, problems);
   const trustProxy = parseTrustProxy(values.KEYPORT_TRUST_PROXY, problems);
+  const notifications = parseNotificationsConfig(values, problems);
 
   if (problems.length > 0 || jwtVerifier === undefined || database === undefined) throw new ConfigError(problems);
 
@@ -119,6 +121,7 @@ export function loadConfig(env: Env): Config {
     },
     redisUrl: values.REDIS_URL === undefined ? undefined : redacted(values.REDIS_URL),
     pricingFile: values.KEYPORT_PRICING_FILE,
+    notifications,
   };
   return deepFreeze(config);
 }

@@ -1,4 +1,5 @@
 import type { AuditEventType, KeyStatus, ProviderId } from "../lib/domain.js";
+import type { NotificationTarget } from "../lib/notification-events.js";
 
 /**
  * Storage ports. Consumers (vault, api, gateway) depend on these interfaces only; the Kysely
@@ -148,6 +149,10 @@ export type AuditEvent = {
 };
 
 export type AuditRepo = {
+  /**
+   * Appends the event. An event of a notification type gets its outbox rows (one per target,
+   * `notificationTargetsFor`) in the same transaction, whichever code path audits it.
+   */
   insert(event: AuditEvent): Promise<void>;
   /** Newest first; `before` is an event id (ids sort by time). */
   list(owner: string, options: { before?: string; limit: number }): Promise<AuditEvent[]>;
@@ -248,6 +253,80 @@ export type UsageGroup = {
   unpricedRequests: number;
 };
 
+/** `skipped`: the target was not set up (no URL, no email, no SMTP) when the delivery came up. */
+export type DeliveryState = "pending" | "delivered" | "failed" | "skipped";
+
+/** One notification event's delivery to one target. */
+export type NotificationDelivery = {
+  eventId: string;
+  target: NotificationTarget;
+  state: DeliveryState;
+  /** Attempts made so far (a skip is not an attempt). */
+  attempts: number;
+  /** When a pending delivery is due next; null once it is final. */
+  nextAttemptAt: string | null;
+  lastAttemptAt: string | null;
+  /** Why the last attempt failed or the delivery was skipped; never a response body or a secret. */
+  lastError: string | null;
+  deliveredAt: string | null;
+  createdAt: string;
+};
+
+/** A due delivery this worker holds a lease on, with its event. */
+export type ClaimedDelivery = { delivery: NotificationDelivery; event: AuditEvent; claimToken: string };
+
+/** What became of one attempt. */
+export type DeliveryOutcome =
+  | { state: "delivered"; at: string }
+  /** Failed; tried again at `nextAttemptAt`. */
+  | { state: "pending"; at: string; nextAttemptAt: string; error: string }
+  /** Failed for the last time. */
+  | { state: "failed"; at: string; error: string }
+  | { state: "skipped"; at: string; reason: string };
+
+export type NotificationRepo = {
+  /**
+   * Leases up to `limit` pending deliveries due at `now` whose lease (if any) has run out, until
+   * `leaseUntil`, under `claimToken`. One conditional UPDATE: concurrent callers on any number of
+   * instances never get the same row while its lease runs.
+   */
+  claimDue(options: { now: string; leaseUntil: string; claimToken: string; limit: number }): Promise<ClaimedDelivery[]>;
+  /**
+   * Records an attempt (or a skip) and drops the lease, only if the row is still leased under
+   * `claimToken`; false when the lease was lost (the outcome is then not recorded).
+   */
+  finish(eventId: string, target: NotificationTarget, claimToken: string, outcome: DeliveryOutcome): Promise<boolean>;
+  /** Gives back every lease held under `claimToken` (a worker stopping). */
+  release(claimToken: string): Promise<void>;
+  /**
+   * The owner's events that have deliveries, newest first, each with all of its deliveries;
+   * `before` is an event id.
+   */
+  listEvents(owner: string, options: { before?: string; limit: number }): Promise<{ event: AuditEvent; deliveries: NotificationDelivery[] }[]>;
+};
+
+/** An owner's webhook signing secret, sealed with the owner's data key. */
+export type WebhookSecretRow = {
+  owner: string;
+  sealed: string;
+  /** The secret before the last rotation, still signed with until `previousExpiresAt`. */
+  previousSealed: string | null;
+  previousExpiresAt: string | null;
+  createdAt: string;
+  rotatedAt: string | null;
+};
+
+export type WebhookSecretRepo = {
+  find(owner: string): Promise<WebhookSecretRow | undefined>;
+  /** Inserts unless the owner already has one; returns whichever row is stored (race-safe). */
+  insertIfAbsent(row: Pick<WebhookSecretRow, "owner" | "sealed" | "createdAt">): Promise<WebhookSecretRow>;
+  /**
+   * Replaces the owner's secret with `sealed` and keeps the one it replaces as the previous secret
+   * until `previousExpiresAt`, atomically. Undefined when the owner has none yet.
+   */
+  rotate(owner: string, next: { sealed: string; at: string; previousExpiresAt: string }): Promise<WebhookSecretRow | undefined>;
+};
+
 export type Store = {
   readonly dialect: "sqlite" | "postgres";
   readonly keys: KeyRepo;
@@ -256,6 +335,8 @@ export type Store = {
   readonly audit: AuditRepo;
   readonly idempotency: IdempotencyRepo;
   readonly usage: UsageRepo;
+  readonly notifications: NotificationRepo;
+  readonly webhookSecrets: WebhookSecretRepo;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

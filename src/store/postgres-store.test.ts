@@ -1,6 +1,7 @@
 import pg from "pg";
 import { afterAll, expect, it } from "vitest";
 import { createTestSchemaName, describePostgres, dropTestSchemas, emptyTables } from "../../test/support/postgres.js";
+import { knownMigrationNames } from "./migrations/migrations.js";
 import { createPostgresStore } from "./postgres/create-postgres-store.js";
 import { runStoreContract } from "./store.contract.js";
 
@@ -36,7 +37,7 @@ await describePostgres("postgres store", (url) => {
     await client.connect();
     try {
       const applied = await client.query(`select name from "${schema}".kysely_migration order by name`);
-      expect(applied.rows).toEqual([{ name: "0001_foundation" }, { name: "0002_usage" }, { name: "0003_usage_daily" }, { name: "0004_drop_usage_key_index" }]);
+      expect(applied.rows).toEqual(knownMigrationNames().map((name) => ({ name })));
       const tables = await client.query("select table_name from information_schema.tables where table_schema = $1", [schema]);
       expect(tables.rows.map((row: { table_name: string }) => row.table_name)).toEqual(
         expect.arrayContaining(["audit_events", "data_keys", "idempotency_keys", "master_keys", "provider_keys", "usage_daily", "usage_records"]),

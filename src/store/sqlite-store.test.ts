@@ -6,6 +6,7 @@ import SqliteDatabase from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { newId } from "../lib/ids.js";
 import type { NewProviderKey } from "./ports.js";
+import { knownMigrationNames } from "./migrations/migrations.js";
 import { createSqliteStore } from "./sqlite/create-sqlite-store.js";
 import { runStoreContract } from "./store.contract.js";
 
@@ -124,7 +125,7 @@ describe("sqlite store file handling", () => {
     try {
       expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
       const applied = raw.prepare("select name from kysely_migration order by name").all();
-      expect(applied).toEqual([{ name: "0001_foundation" }, { name: "0002_usage" }, { name: "0003_usage_daily" }, { name: "0004_drop_usage_key_index" }]);
+      expect(applied).toEqual(knownMigrationNames().map((name) => ({ name })));
     } finally {
       raw.close();
     }

@@ -1,5 +1,6 @@
-import type { Kysely, Selectable } from "kysely";
+import type { Kysely, Selectable, Transaction } from "kysely";
 import { AUDIT_EVENT_TYPES } from "../../lib/domain.js";
+import { notificationTargetsFor } from "../../lib/notification-events.js";
 import type { AuditEvent, AuditRepo } from "../ports.js";
 import { toMember, toRowLimit } from "./row-values.js";
 import type { AuditEventsTable, Database } from "./schema.js";
@@ -12,7 +13,7 @@ function parseDetail(text: string): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value));
 }
 
-function toAuditEvent(row: Selectable<AuditEventsTable>): AuditEvent {
+export function toAuditEvent(row: Selectable<AuditEventsTable>): AuditEvent {
   return {
     id: row.id,
     owner: row.owner,
@@ -26,24 +27,60 @@ function toAuditEvent(row: Selectable<AuditEventsTable>): AuditEvent {
   };
 }
 
+/**
+ * Writes an audit event and, for a notification type, its outbox rows: one pending delivery per
+ * target, due at once. Pass a transaction (`tx`) so that the event and its deliveries commit
+ * together, and together with the change that caused them: a repository that changes something
+ * and audits it calls this with its own `tx`.
+ */
+export async function writeAuditEvent(tx: Transaction<Database>, event: AuditEvent): Promise<void> {
+  await insertAuditRow(tx, event);
+  const targets = notificationTargetsFor(event.type);
+  if (targets.length === 0) return;
+  await tx
+    .insertInto("notification_deliveries")
+    .values(
+      targets.map((target) => ({
+        event_id: event.id,
+        target,
+        state: "pending",
+        attempts: 0,
+        next_attempt_at: event.createdAt,
+        claimed_until: null,
+        claim_token: null,
+        last_attempt_at: null,
+        last_error: null,
+        delivered_at: null,
+        created_at: event.createdAt,
+      })),
+    )
+    .execute();
+}
+
+async function insertAuditRow(db: Kysely<Database>, event: AuditEvent): Promise<void> {
+  await db
+    .insertInto("audit_events")
+    .values({
+      id: event.id,
+      owner: event.owner,
+      type: event.type,
+      key_id: event.keyId,
+      actor: event.actor,
+      ip: event.ip,
+      user_agent: event.userAgent,
+      detail: JSON.stringify(event.detail),
+      created_at: event.createdAt,
+    })
+    .execute();
+}
+
 /** The shared audit-trail repository; events are append-only. */
 export function createAuditRepo(db: Kysely<Database>): AuditRepo {
   return {
     async insert(event: AuditEvent): Promise<void> {
-      await db
-        .insertInto("audit_events")
-        .values({
-          id: event.id,
-          owner: event.owner,
-          type: event.type,
-          key_id: event.keyId,
-          actor: event.actor,
-          ip: event.ip,
-          user_agent: event.userAgent,
-          detail: JSON.stringify(event.detail),
-          created_at: event.createdAt,
-        })
-        .execute();
+      // An audit-only event is one statement; a notification commits with its outbox rows.
+      if (notificationTargetsFor(event.type).length === 0) await insertAuditRow(db, event);
+      else await db.transaction().execute((tx) => writeAuditEvent(tx, event));
     },
 
     async list(owner: string, options: { before?: string; limit: number }): Promise<AuditEvent[]> {

@@ -7,8 +7,10 @@ import type { DialectHooks } from "./dialect-hooks.js";
 import { createIdempotencyRepo } from "./idempotency-repo.js";
 import { createKeyRepo } from "./key-repo.js";
 import { createMasterKeyRepo } from "./master-key-repo.js";
+import { createNotificationRepo } from "./notification-repo.js";
 import type { Database } from "./schema.js";
 import { createUsageRepo } from "./usage-repo.js";
+import { createWebhookSecretRepo } from "./webhook-secret-repo.js";
 
 /**
  * Assembles a `Store` over a migrated Kysely instance. The store owns `db`: `close()` destroys
@@ -24,6 +26,8 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     audit: createAuditRepo(db),
     idempotency: createIdempotencyRepo(db),
     usage: createUsageRepo(db, hooks.usageBatchWriter),
+    notifications: createNotificationRepo(db),
+    webhookSecrets: createWebhookSecretRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },

@@ -119,6 +119,34 @@ export type UsageDailyTable = {
  */
 export const PLATFORM_KEY_ID = "";
 
+/** One notification event's delivery to one target (migration 0006). */
+export type NotificationDeliveriesTable = {
+  event_id: string;
+  target: string;
+  /** `pending`, `delivered`, `failed` (given up) or `skipped` (target not set up). */
+  state: string;
+  attempts: number;
+  /** When a pending row is due; null once it is final. */
+  next_attempt_at: string | null;
+  /** A worker's lease on the row; another worker may take it once this has passed. */
+  claimed_until: string | null;
+  claim_token: string | null;
+  last_attempt_at: string | null;
+  last_error: string | null;
+  delivered_at: string | null;
+  created_at: string;
+};
+
+/** An owner's webhook signing secret, sealed with the owner's data key (migration 0006). */
+export type WebhookSecretsTable = {
+  owner: string;
+  sealed: string;
+  previous_sealed: string | null;
+  previous_expires_at: string | null;
+  created_at: string;
+  rotated_at: string | null;
+};
+
 /** Every table the store reads or writes. */
 export type Database = {
   master_keys: MasterKeysTable;
@@ -128,6 +156,8 @@ export type Database = {
   idempotency_keys: IdempotencyKeysTable;
   usage_records: UsageRecordsTable;
   usage_daily: UsageDailyTable;
+  notification_deliveries: NotificationDeliveriesTable;
+  webhook_secrets: WebhookSecretsTable;
 };
 
 /** Unique indexes whose violation is an expected outcome, named identically on both dialects. */
