@@ -7,6 +7,7 @@ export const errorCodes = {
   invalid_json: { status: 400, retryable: false },
   invalid_key_format: { status: 400, retryable: false },
   invalid_cursor: { status: 400, retryable: false },
+  invalid_webhook_url: { status: 400, retryable: false },
   unauthenticated: { status: 401, retryable: false },
   forbidden: { status: 403, retryable: false },
   no_key_available: { status: 403, retryable: false },

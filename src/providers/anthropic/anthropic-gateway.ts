@@ -56,6 +56,7 @@ const ANTHROPIC_ERROR_TYPES: Readonly<Record<ErrorCode, string>> = {
   invalid_json: "invalid_request_error",
   invalid_key_format: "invalid_request_error",
   invalid_cursor: "invalid_request_error",
+  invalid_webhook_url: "invalid_request_error",
   unauthenticated: "authentication_error",
   forbidden: "permission_error",
   no_key_available: "permission_error",

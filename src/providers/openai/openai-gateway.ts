@@ -73,6 +73,7 @@ const OPENAI_ERROR_FIELDS: Readonly<Record<ErrorCode, { type: string; code: stri
   invalid_json: { type: "invalid_request_error", code: "invalid_json" },
   invalid_key_format: { type: "invalid_request_error", code: "invalid_key_format" },
   invalid_cursor: { type: "invalid_request_error", code: "invalid_cursor" },
+  invalid_webhook_url: { type: "invalid_request_error", code: "invalid_webhook_url" },
   unauthenticated: { type: "invalid_request_error", code: "invalid_api_key" },
   forbidden: { type: "invalid_request_error", code: "forbidden" },
   no_key_available: { type: "invalid_request_error", code: "no_key_available" },
