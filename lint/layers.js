@@ -40,6 +40,12 @@ export const LAYERS = [
     packages: [],
   },
   {
+    layer: "notifications",
+    files: "src/notifications/**",
+    mayImport: ["config", "crypto", "store-ports", "vault", "lib"],
+    packages: [],
+  },
+  {
     layer: "gateway",
     files: "src/gateway/**",
     mayImport: ["auth", "audit", "cache", "config", "crypto", "limits", "providers", "store-ports", "usage", "vault", "lib"],
@@ -48,7 +54,7 @@ export const LAYERS = [
   {
     layer: "api",
     files: "src/api/**",
-    mayImport: ["auth", "audit", "config", "usage", "vault", "lib"],
+    mayImport: ["auth", "audit", "config", "notifications", "usage", "vault", "lib"],
     packages: ["fastify", "@fastify/*"],
   },
   { layer: "mock-provider", files: "src/mock-provider/**", mayImport: ["lib"], packages: [] },

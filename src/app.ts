@@ -6,6 +6,9 @@ import { createAuthenticate } from "./api/authenticate.js";
 import { registerHealthRoutes } from "./api/health-routes.js";
 import { createHttpServer, logCompletedRequests, type PreRouter } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
+import { registerNotificationRoutes } from "./api/notification-routes.js";
+import { NOTIFICATION_SCHEMAS } from "./api/notification-schemas.js";
+import { createNotificationServices } from "./app-notifications.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createProxyTrust } from "./auth/client-address.js";
@@ -138,6 +141,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         createMemoryRateLimiter({ points: config.keyChecksPerMinute, durationSeconds: 60, keyPrefix: "key-checks" }),
       onRejectedKey: config.onRejectedKey,
     });
+    const notifications = await createNotificationServices(config, {
+      store,
+      dataKeys,
+      envelope,
+      clock,
+      logger,
+      // Owners cannot set a webhook URL or a notification email until the limits resource
+      // exists: until then their own targets are skipped and the operator's webhook still runs.
+      settings: { find: async () => ({ webhookUrl: null, notifyEmail: null }) },
+      version: VERSION,
+    });
+    closers.push(() => notifications.close());
     const keyService = createKeyService({ keys, dataKeys, envelope, admission, auditLog, keyHealth, clock });
     const createKey = createCreateKey({ keys, idempotency: store.idempotency, dataKeys, envelope, admission, auditLog, clock });
     const verifier = createJwtVerifier({ jwt: config.jwt, tiers: config.tiers, defaultTier: config.defaultTier, clock });
@@ -194,6 +209,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     registerHealthRoutes(http, {
       checks: { database: () => store.ping(), ...(redis === undefined ? {} : { redis: redis.ping }) },
     });
+    for (const schema of NOTIFICATION_SCHEMAS) http.addSchema(schema);
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
       scope.addHook("onRequest", createAuthenticate(authenticator));
@@ -201,8 +217,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       registerKeyRoutes(scope, { keyService, createKey });
       registerAuditRoutes(scope, { auditLog });
       registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
+      registerNotificationRoutes(scope, { listEvents: notifications.listEvents, webhookSecrets: notifications.webhookSecrets });
     });
     preRouter.dispatch = createGatewayDispatch({ proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes, log: logger });
+    notifications.worker.start();
     // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
     // keep-alive connections, then flush usage and close the pools.
     closers.push(() => recorder.close());

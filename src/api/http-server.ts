@@ -76,6 +76,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   );
 
   await app.register(swagger, {
+    // Schemas registered with an `$id` appear in components.schemas under that name.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === "string" ? json.$id : `def-${index}`) },
     openapi: {
       openapi: "3.1.0",
       info: {
