@@ -58,7 +58,7 @@ describe("notification configuration", () => {
     [{ KEYPORT_WEBHOOK_RETRY_SCHEDULE: "5s,5 minutes" }, 'KEYPORT_WEBHOOK_RETRY_SCHEDULE entry "5 minutes" is not a delay like 5s, 5m or 2h'],
     [{ KEYPORT_WEBHOOK_RETRY_SCHEDULE: "5s,0s" }, 'KEYPORT_WEBHOOK_RETRY_SCHEDULE entry "0s" must be more than 0'],
     [{ KEYPORT_WEBHOOK_RETRY_SCHEDULE: "8d" }, "KEYPORT_WEBHOOK_RETRY_SCHEDULE entry"],
-    [{ KEYPORT_WEBHOOK_ALLOW_PRIVATE: "yes" }, "KEYPORT_WEBHOOK_ALLOW_PRIVATE"],
+    [{ KEYPORT_WEBHOOK_ALLOW_PRIVATE: "yes" } as Record<string, string> as Env, "KEYPORT_WEBHOOK_ALLOW_PRIVATE"],
     [{ KEYPORT_WEBHOOK_TIMEOUT_MS: "50" }, "KEYPORT_WEBHOOK_TIMEOUT_MS must be an integer from 100 to 120000"],
     [{ SMTP_URL: "https://smtp.example" }, "SMTP_URL must be an smtp:// or smtps:// URL"],
     [{ SMTP_URL: "smtp://smtp.example:587" }, "SMTP_FROM is required with SMTP_URL"],
