@@ -120,6 +120,7 @@ describe("checkWebhookUrl", () => {
     ["javascript:alert(1)", "scheme"],
     ["file:///etc/passwd", "scheme"],
     ["https://user:pass@example.com/", "credentials"],
+    ["https://example.com/hook#part", "fragment"],
   ])("refuses %s (%s)", async (url, reason) => {
     expect(await checkWebhookUrl(url, development)).toMatchObject({ ok: false, reason });
   });

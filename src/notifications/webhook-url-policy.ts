@@ -20,6 +20,7 @@ export type WebhookUrlRejection =
   | "scheme"
   | "https_required"
   | "credentials"
+  | "fragment"
   | "unresolvable"
   | AddressClass;
 
@@ -53,6 +54,8 @@ export function checkWebhookUrlSyntax(text: string, policy: Pick<WebhookUrlPolic
   if (url.username !== "" || url.password !== "") {
     return refuse("credentials", "must not contain a user name or password; webhooks are authenticated by their signature");
   }
+  // A fragment is never sent; one in a webhook URL is a mistake worth saying.
+  if (url.hash !== "") return refuse("fragment", "must not contain a fragment (#…)");
   const host = bareHostname(url);
   if (!policy.allowPrivateAddresses && isIP(host) !== 0) {
     const kind = classifyAddress(host);
