@@ -83,7 +83,11 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       claimToken,
       limit: deps.batchSize,
     });
-    await Promise.all(claimed.map(handle));
+    // Every attempt runs to its end before the poll resolves (a stop waits for the poll), even when
+    // recording one of them fails.
+    const settled = await Promise.allSettled(claimed.map(handle));
+    const failure = settled.find((outcome) => outcome.status === "rejected");
+    if (failure !== undefined) throw failure.reason;
     return claimed.length;
   }
 

@@ -41,7 +41,9 @@ export function createSmtpEmailSender(options: SmtpEmailSenderOptions): EmailSen
       try {
         await transport.sendMail({
           from: options.from,
-          to: message.to,
+          // An address object is used as given; a string would be parsed as a list, so
+          // "a@example.com,b@example.com" in a saved email could reach two people.
+          to: { name: "", address: message.to },
           subject: message.subject,
           text: message.text,
           messageId: message.messageId,
