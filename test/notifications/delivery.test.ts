@@ -16,6 +16,7 @@ import { createLogger } from "../../src/lib/logger.js";
 import type { OwnerNotificationSettings } from "../../src/notifications/deliver-notification.js";
 import type { NotificationDelivery, Store } from "../../src/store/ports.js";
 import { createDataKeys } from "../../src/vault/data-keys.js";
+import { createKeyHealth } from "../../src/vault/key-health.js";
 import { waitUntil } from "../gateway/gateway-clients.js";
 import type { Dialect } from "../support/harness.js";
 import { createTestSchemaName, describePostgres, dropTestSchema, postgresTestUrl } from "../support/postgres.js";
@@ -74,7 +75,9 @@ function deliverySuite(dialect: Dialect) {
     });
     const store = await openStore(config, schema === undefined ? {} : { postgresSchema: schema });
     const envelope = createEnvelope(createMasterKeyring({ current: config.encryption.current.reveal(), previous: [] }));
-    const dataKeys = createDataKeys({ dataKeys: store.dataKeys, envelope, clock: systemClock });
+    const auditLog = createAuditLog({ audit: store.audit, clock: systemClock });
+    const keyHealth = createKeyHealth({ keys: store.keys, auditLog, clock: systemClock });
+    const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys: store.keys, keyHealth, envelope, clock: systemClock });
     const logs: string[] = [];
     const logger = createLogger({
       level: "debug",
@@ -103,7 +106,6 @@ function deliverySuite(dialect: Dialect) {
         rmSync(dataDir, { recursive: true, force: true });
       },
     });
-    const auditLog = createAuditLog({ audit: store.audit, clock: systemClock });
     return { services, store, auditLog, logs };
   }
 
