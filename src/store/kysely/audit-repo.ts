@@ -28,13 +28,21 @@ export function toAuditEvent(row: Selectable<AuditEventsTable>): AuditEvent {
 }
 
 /**
- * Writes an audit event and, for a notification type, its outbox rows: one pending delivery per
- * target, due at once. Pass a transaction (`tx`) so that the event and its deliveries commit
- * together, and together with the change that caused them: a repository that changes something
- * and audits it calls this with its own `tx`.
+ * Writes an audit event and, for a notification type, its outbox rows. Pass a transaction (`tx`)
+ * so that the event and its deliveries commit together, and together with the change that caused
+ * them: a repository that changes something and audits it calls this with its own `tx`.
  */
 export async function writeAuditEvent(tx: Transaction<Database>, event: AuditEvent): Promise<void> {
   await insertAuditRow(tx, event);
+  await queueNotificationDeliveries(tx, event);
+}
+
+/**
+ * The outbox rows of an event just inserted in `tx`: one pending delivery per target, due at
+ * once; nothing for an audit-only event. Any path that inserts an audit event some other way (a
+ * conditional insert, say) calls this in the same transaction when its insert took effect.
+ */
+export async function queueNotificationDeliveries(tx: Transaction<Database>, event: AuditEvent): Promise<void> {
   const targets = notificationTargetsFor(event.type);
   if (targets.length === 0) return;
   await tx
