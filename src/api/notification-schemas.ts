@@ -13,7 +13,8 @@ const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 
 export const EventsQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "`nextCursor` of the previous page" })),
+    // Checked by the service, so every malformed cursor is one `invalid_cursor`, whatever its length.
+    cursor: Type.Optional(Type.String({ description: "`nextCursor` of the previous page" })),
     limit: Type.Optional(Type.String({ pattern: "^(?:[1-9][0-9]?|100)$", description: "1 to 100, default 50" })),
   },
   { additionalProperties: false },

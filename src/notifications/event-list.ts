@@ -1,9 +1,7 @@
 import { AppError } from "../lib/errors.js";
+import { isIdOf } from "../lib/ids.js";
 import type { NotificationTarget } from "../lib/notification-events.js";
 import type { AuditEvent, DeliveryState, NotificationDelivery, NotificationRepo } from "../store/ports.js";
-
-/** Event ids as `newId("evt")` writes them; a cursor is the id of the last event of a page. */
-const CURSOR_PATTERN = /^evt_[0-9abcdefghjkmnpqrstvwxyz]{26}$/;
 
 /**
  * The targets an owner sees. The operator's webhook is the platform's own plumbing: its state
@@ -49,8 +47,9 @@ function toDeliveryView(delivery: NotificationDelivery): DeliveryView {
 /** The owner's notification events with where each was delivered, newest first. */
 export function createEventList({ notifications }: { notifications: Pick<NotificationRepo, "listEvents"> }) {
   return async function listEvents(owner: string, options: { cursor?: string | undefined; limit: number }): Promise<EventPage> {
-    if (options.cursor !== undefined && !CURSOR_PATTERN.test(options.cursor)) {
-      throw new AppError("invalid_cursor", "The cursor is not one this API returned; pass the nextCursor of the previous page, or none for the first page.");
+    // A cursor is the id of the last event of a page; anything else would list from the wrong place.
+    if (options.cursor !== undefined && !isIdOf("evt", options.cursor)) {
+      throw new AppError("invalid_cursor", "cursor must be the nextCursor of a previous page.");
     }
     const page = await notifications.listEvents(owner, {
       ...(options.cursor === undefined ? {} : { before: options.cursor }),

@@ -117,7 +117,7 @@ function eventsSuite(dialect: Dialect) {
     expect(second.body.events.map((event: { type: string }) => event.type)).toEqual(["key.created"]);
     expect(second.body.nextCursor).toBeNull();
 
-    for (const cursor of ["not-a-cursor", "evt_short", `key_${"0".repeat(26)}`, "evt_0123456789abcdefghjkmnpqrsu"]) {
+    for (const cursor of ["not-a-cursor", "evt_short", `key_${"0".repeat(26)}`, "evt_0123456789abcdefghjkmnpqrsu", "", `evt_${"0".repeat(200)}`]) {
       const refused = await keyport.request("GET", `/api/v1/events?cursor=${encodeURIComponent(cursor)}`, { token });
       expect(refused.status, cursor).toBe(400);
       expect(refused.body.error).toMatchObject({ code: "invalid_cursor", type: "invalid_request_error" });
