@@ -20,6 +20,8 @@ import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
 import { createProxy } from "./gateway/proxy.js";
 import { type Clock, systemClock } from "./lib/clock.js";
+import type { Dependency } from "./lib/errors.js";
+import { createDependencyProbe, createHealthRegistry, type HealthRegistry, type HealthSnapshot } from "./lib/health-registry.js";
 import { createLifecycle } from "./lib/lifecycle.js";
 import { createLogger } from "./lib/logger.js";
 import { createAuthFailureThrottle } from "./limits/auth-failure-throttle.js";
@@ -46,20 +48,29 @@ export const VERSION = "0.1.0";
 /** How long a shutdown waits for in-flight gateway calls (streams) before closing anyway. */
 const SHUTDOWN_DRAIN_MS = 25_000;
 
+/** How often dependencies are asked for their health between `/readyz` calls. */
+const HEALTH_PROBE_INTERVAL_MS = 5_000;
+
+/**
+ * Least time an owner stays uncached after a key change whose end was never announced (the
+ * instance died mid-change). Kept well above any commit's duration and the key cache's TTL.
+ */
+const MIN_CHANGE_LEASE_MS = 5 * 60_000;
+
 export type AppOverrides = {
   /** Where log lines go (tests capture them); default stdout. */
   logDestination?: DestinationStream;
   clock?: Clock;
   /** PostgreSQL schema to use instead of `public` (isolated test runs). */
   postgresSchema?: string;
-  /** Prefix for Redis keys and channels (isolated test runs). */
-  redisPrefix?: string;
 };
 
 export type KeyportApp = {
   http: FastifyInstance;
   store: Store;
   logger: Logger;
+  /** Dependency states, degradations and readiness (what `/readyz` shows; for metrics too). */
+  health: HealthRegistry;
   /** Stops accepting calls, lets in-flight calls and streams finish, flushes usage, closes pools. */
   close(): Promise<void>;
 };
@@ -93,16 +104,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => logger.warn({ err: error }, "close failed"));
   };
+  const health = createHealthRegistry({ usesRedis: config.redisUrl !== undefined, rateLimitOnError: config.gateway.rateLimitOnError, clock });
+  logHealthChanges(health, logger);
   try {
     const store = await openStore(config, overrides);
     closers.push(() => store.close());
     const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
     closers.push(() => dispatcher.close());
-    // Loaded on demand: a single instance without Redis never loads ioredis.
-    const redis =
-      config.redisUrl === undefined
-        ? undefined
-        : await (await import("./app-redis.js")).createRedisServices(config.redisUrl.reveal(), overrides.redisPrefix ?? "keyport:");
+    const redis = config.redisUrl === undefined ? undefined : await startRedis(config, config.redisUrl.reveal(), health, logger);
     if (redis !== undefined) closers.push(redis.quit);
     const keyring = createMasterKeyring({
       current: config.encryption.current.reveal(),
@@ -119,12 +128,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       clock,
       coordinator,
       onCoordinatorError: (error) => logger.warn({ err: error }, "key cache coordinator unavailable; reading the database"),
+      onPendingAnnouncements: (count) => health.setPendingAnnouncements(count),
     });
     closers.push(() => keyCache.close());
-    const keys = withCacheInvalidation(store.keys, (owner) => keyCache.invalidate(owner));
+    // The owner's own changes are refused when the other instances cannot be told about them.
+    const keys = withCacheInvalidation(store.keys, (owner, write) => keyCache.change(owner, write));
+    // Status changes from what a provider answered cannot be refused (the provider said so): they
+    // are made, and announced once Redis answers; until then another instance may try the key
+    // and learn the same from the provider.
+    const statusKeys = withCacheInvalidation(store.keys, (owner, write) => keyCache.change(owner, write, { whenUnannounced: "proceed" }));
 
     const auditLog = createAuditLog({ audit: store.audit, clock });
-    const keyHealth = createKeyHealth({ keys, auditLog, clock });
+    const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
     const providers = createProviderRegistry({
       openai: { baseUrl: config.providers.openai.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
@@ -191,9 +206,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const preRouter: PreRouter = {};
     const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: trust, version: VERSION });
-    registerHealthRoutes(http, {
+    const probe = createDependencyProbe({
+      registry: health,
       checks: { database: () => store.ping(), ...(redis === undefined ? {} : { redis: redis.ping }) },
     });
+    const probing = setInterval(() => void probe(), HEALTH_PROBE_INTERVAL_MS);
+    probing.unref();
+    closers.push(async () => clearInterval(probing));
+    registerHealthRoutes(http, { registry: health, probe });
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
       scope.addHook("onRequest", createAuthenticate(authenticator));
@@ -207,6 +227,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // keep-alive connections, then flush usage and close the pools.
     closers.push(() => recorder.close());
     closers.push(async () => {
+      health.setStopping();
       const closed = http.close();
       await lifecycle.drain(SHUTDOWN_DRAIN_MS);
       http.server.closeIdleConnections();
@@ -216,9 +237,78 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       clearTimeout(force);
     });
 
-    return { http, store, logger, close: closeAll };
+    return { http, store, logger, health, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;
+  }
+}
+
+/**
+ * Connects to Redis. With `KEYPORT_RATE_LIMIT_ON_ERROR=open` an unreachable Redis does not stop
+ * the start: Keyport serves degraded (see the health registry) and picks Redis up when it answers.
+ * With `closed` it rejects with a `DependencyUnavailableError`.
+ */
+async function startRedis(config: Config, url: string, health: HealthRegistry, logger: Logger) {
+  // Loaded on demand: a single instance without Redis never loads ioredis.
+  const { createRedisServices } = await import("./app-redis.js");
+  const redis = await createRedisServices({
+    url,
+    prefix: config.redisPrefix,
+    atStart: config.gateway.rateLimitOnError === "open" ? "optional" : "required",
+    changeLeaseMs: Math.max(MIN_CHANGE_LEASE_MS, 2 * config.gateway.keyCacheTtlMs),
+    onConnectionChange: (isUp) => health.setDependency("redis", isUp),
+    onListeningChange: (isListening) => health.setKeyCacheListening(isListening),
+  });
+  health.setDependency("redis", redis.isUp());
+  health.setKeyCacheListening(redis.coordinator.isListening());
+  if (!redis.isUp()) {
+    logger.warn(
+      { dependency: "redis", check: dependencyHint(config, "redis") },
+      "Redis is not reachable: starting degraded (platform rate limits not enforced, key changes refused) until it answers",
+    );
+  }
+  return redis;
+}
+
+/** Logs each change of a dependency's state once (not every failed check). */
+function logHealthChanges(health: HealthRegistry, logger: Logger): void {
+  let previous: HealthSnapshot = health.snapshot();
+  health.onChange((snapshot) => {
+    for (const dependency of ["database", "redis"] as const) {
+      const before = previous.dependencies[dependency].status;
+      const after = snapshot.dependencies[dependency].status;
+      if (before === after) continue;
+      if (after === "unreachable") {
+        logger.warn({ dependency, degraded: snapshot.degraded.map((item) => item.name), ready: snapshot.ready }, `${dependencyName(dependency)} is unreachable`);
+      } else {
+        logger.info({ dependency, ready: snapshot.ready }, `${dependencyName(dependency)} is reachable again`);
+      }
+    }
+    previous = snapshot;
+  });
+}
+
+function dependencyName(dependency: Dependency): string {
+  return dependency === "redis" ? "Redis" : "The database";
+}
+
+/** What an operator should check when `dependency` cannot be reached; never a password. */
+export function dependencyHint(config: Config, dependency: Dependency): string {
+  if (dependency === "redis") {
+    return `Check REDIS_URL (${endpointOf(config.redisUrl?.reveal())}): is Redis running and reachable from this host, and does it accept this password? With KEYPORT_RATE_LIMIT_ON_ERROR=open (the default) Keyport starts without Redis and serves degraded until it answers.`;
+  }
+  if (config.database.kind === "sqlite") return `Check that ${config.database.path} and its directory are readable and writable.`;
+  return `Check DATABASE_URL (${endpointOf(config.database.url.reveal())}): is PostgreSQL running and reachable from this host, and does it accept this user and password?`;
+}
+
+/** `scheme://host:port/path` of a connection URL, without user or password. */
+function endpointOf(url: string | undefined): string {
+  if (url === undefined) return "not set";
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`;
+  } catch {
+    return "not a valid URL";
   }
 }
