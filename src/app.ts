@@ -105,7 +105,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => logger.warn({ err: error }, "close failed"));
   };
   const health = createHealthRegistry({ usesRedis: config.redisUrl !== undefined, rateLimitOnError: config.gateway.rateLimitOnError, clock });
-  logHealthChanges(health, logger);
   try {
     const store = await openStore(config, overrides);
     closers.push(() => store.close());
@@ -237,6 +236,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       clearTimeout(force);
     });
 
+    // From here on; what the start itself found is logged once, above, or stops the start.
+    logHealthChanges(health, logger);
     return { http, store, logger, health, close: closeAll };
   } catch (error) {
     await closeAll();
