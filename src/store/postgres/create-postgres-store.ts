@@ -21,8 +21,8 @@ export type PostgresStoreOptions = {
   /** Maximum pool connections. Default 10. */
   poolSize?: number;
   /**
-   * Called when an idle pooled connection fails (for example the server restarted). The pool
-   * drops that connection and the next query opens a new one. Default: ignore.
+   * Called when a pooled connection fails (for example the server restarted), idle or in use.
+   * The pool drops that connection and the next query opens a new one. Default: ignore.
    */
   onPoolError?: (error: Error) => void;
 };
@@ -144,7 +144,7 @@ function translateConnectionFailure(error: unknown): never {
  * becomes a `DependencyUnavailableError` (503 with `retry-after` wherever it is rendered)
  * instead of a driver error that would be a 500. Statement errors pass through unchanged.
  */
-function reportingUnavailable(pool: pg.Pool): PostgresPool {
+function reportingUnavailable(pool: pg.Pool, onError: (error: Error) => void): PostgresPool {
   // Kysely keeps one connection object per client it is handed: hand it the same wrapper.
   const wrappers = new WeakMap<pg.PoolClient, ReportingClient>();
   return {
@@ -152,6 +152,10 @@ function reportingUnavailable(pool: pg.Pool): PostgresPool {
       const client = await pool.connect().catch(translateConnectionFailure);
       let wrapper = wrappers.get(client);
       if (wrapper === undefined) {
+        // The pool listens for errors only on idle clients. A connection lost while checked out
+        // fails its query and then emits `error` on the client: without a listener of its own
+        // that event would end the process. The pool drops the client when it is released.
+        client.on("error", onError);
         wrapper = new ReportingClient(client);
         wrappers.set(client, wrapper);
       }
@@ -214,10 +218,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   } catch (error) {
     throw toStartupError(error, options.url);
   }
-  const onPoolError = options.onPoolError;
+  const onPoolError = (error: Error) => options.onPoolError?.(error);
   // Without a listener an idle connection's error would be an unhandled 'error' event.
-  pool.on("error", (error) => onPoolError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingUnavailable(pool) }) });
+  pool.on("error", onPoolError);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingUnavailable(pool, onPoolError) }) });
   try {
     await migrate(db, options.schema);
   } catch (error) {
