@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from "kysely";
+import type { Kysely, Selectable, Transaction } from "kysely";
 import { AUDIT_EVENT_TYPES } from "../../lib/domain.js";
 import type { AuditEvent, AuditRepo } from "../ports.js";
 import { toMember, toRowLimit } from "./row-values.js";
@@ -26,24 +26,36 @@ function toAuditEvent(row: Selectable<AuditEventsTable>): AuditEvent {
   };
 }
 
+/**
+ * Writes an audit event inside a transaction: a repository that changes something and audits it
+ * calls this with its own `tx`, so the event commits together with the change.
+ */
+export async function writeAuditEvent(tx: Transaction<Database>, event: AuditEvent): Promise<void> {
+  await insertAuditRow(tx, event);
+}
+
+async function insertAuditRow(db: Kysely<Database>, event: AuditEvent): Promise<void> {
+  await db
+    .insertInto("audit_events")
+    .values({
+      id: event.id,
+      owner: event.owner,
+      type: event.type,
+      key_id: event.keyId,
+      actor: event.actor,
+      ip: event.ip,
+      user_agent: event.userAgent,
+      detail: JSON.stringify(event.detail),
+      created_at: event.createdAt,
+    })
+    .execute();
+}
+
 /** The shared audit-trail repository; events are append-only. */
 export function createAuditRepo(db: Kysely<Database>): AuditRepo {
   return {
     async insert(event: AuditEvent): Promise<void> {
-      await db
-        .insertInto("audit_events")
-        .values({
-          id: event.id,
-          owner: event.owner,
-          type: event.type,
-          key_id: event.keyId,
-          actor: event.actor,
-          ip: event.ip,
-          user_agent: event.userAgent,
-          detail: JSON.stringify(event.detail),
-          created_at: event.createdAt,
-        })
-        .execute();
+      await insertAuditRow(db, event);
     },
 
     async list(owner: string, options: { before?: string; limit: number }): Promise<AuditEvent[]> {
