@@ -1,9 +1,19 @@
 import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { dependencyHint } from "./app-health.js";
 import { createRedisCacheCoordinator } from "./cache/redis-coordinator.js";
+import type { Config } from "./config/config-schema.js";
+import type { HealthRegistry } from "./lib/health-registry.js";
 import { createRedisBlockBroadcast } from "./limits/redis-block-broadcast.js";
 import { createRedisRateLimiter } from "./limits/redis-rate-limiter.js";
 import { createRedisTierLimiter } from "./limits/redis-tier-limiter.js";
 import { connectRedis, waitForRedis } from "./redis/connect-redis.js";
+
+/**
+ * Least time an owner stays uncached after a key change whose end was never announced (the
+ * instance died mid-change). Kept well above any commit's duration and the key cache's TTL.
+ */
+const MIN_CHANGE_LEASE_MS = 5 * 60_000;
 
 export type RedisServicesOptions = {
   url: string;
@@ -87,4 +97,29 @@ async function closeConnection(connection: Redis): Promise<void> {
   } else {
     connection.disconnect();
   }
+}
+
+/**
+ * Connects to Redis. With `KEYPORT_RATE_LIMIT_ON_ERROR=open` an unreachable Redis does not stop
+ * the start: Keyport serves degraded (see the health registry) and picks Redis up when it answers.
+ * With `closed` it rejects with a `DependencyUnavailableError`.
+ */
+export async function startRedis(config: Config, url: string, health: HealthRegistry, logger: Logger): Promise<RedisServices> {
+  const redis = await createRedisServices({
+    url,
+    prefix: config.redisPrefix,
+    atStart: config.gateway.rateLimitOnError === "open" ? "optional" : "required",
+    changeLeaseMs: Math.max(MIN_CHANGE_LEASE_MS, 2 * config.gateway.keyCacheTtlMs),
+    onConnectionChange: (isUp) => health.setDependency("redis", isUp),
+    onListeningChange: (isListening) => health.setKeyCacheListening(isListening),
+  });
+  health.setDependency("redis", redis.isUp());
+  health.setKeyCacheListening(redis.coordinator.isListening());
+  if (!redis.isUp()) {
+    logger.warn(
+      { dependency: "redis", check: dependencyHint(config, "redis") },
+      "Redis is not reachable: starting degraded (platform rate limits not enforced, key changes refused) until it answers",
+    );
+  }
+  return redis;
 }

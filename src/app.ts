@@ -7,6 +7,7 @@ import { registerHealthRoutes } from "./api/health-routes.js";
 import { createHttpServer, logCompletedRequests, type PreRouter } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
+import { logHealthChanges } from "./app-health.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createProxyTrust } from "./auth/client-address.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
@@ -20,8 +21,7 @@ import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
 import { createProxy } from "./gateway/proxy.js";
 import { type Clock, systemClock } from "./lib/clock.js";
-import type { Dependency } from "./lib/errors.js";
-import { createDependencyProbe, createHealthRegistry, type HealthRegistry, type HealthSnapshot } from "./lib/health-registry.js";
+import { createDependencyProbe, createHealthRegistry, type HealthRegistry } from "./lib/health-registry.js";
 import { createLifecycle } from "./lib/lifecycle.js";
 import { createLogger } from "./lib/logger.js";
 import { createAuthFailureThrottle } from "./limits/auth-failure-throttle.js";
@@ -50,12 +50,6 @@ const SHUTDOWN_DRAIN_MS = 25_000;
 
 /** How often dependencies are asked for their health between `/readyz` calls. */
 const HEALTH_PROBE_INTERVAL_MS = 5_000;
-
-/**
- * Least time an owner stays uncached after a key change whose end was never announced (the
- * instance died mid-change). Kept well above any commit's duration and the key cache's TTL.
- */
-const MIN_CHANGE_LEASE_MS = 5 * 60_000;
 
 export type AppOverrides = {
   /** Where log lines go (tests capture them); default stdout. */
@@ -110,7 +104,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     closers.push(() => store.close());
     const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
     closers.push(() => dispatcher.close());
-    const redis = config.redisUrl === undefined ? undefined : await startRedis(config, config.redisUrl.reveal(), health, logger);
+    // Loaded on demand: a single instance without Redis never loads ioredis.
+    const redis =
+      config.redisUrl === undefined
+        ? undefined
+        : await (await import("./app-redis.js")).startRedis(config, config.redisUrl.reveal(), health, logger);
     if (redis !== undefined) closers.push(redis.quit);
     const keyring = createMasterKeyring({
       current: config.encryption.current.reveal(),
@@ -242,74 +240,5 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   } catch (error) {
     await closeAll();
     throw error;
-  }
-}
-
-/**
- * Connects to Redis. With `KEYPORT_RATE_LIMIT_ON_ERROR=open` an unreachable Redis does not stop
- * the start: Keyport serves degraded (see the health registry) and picks Redis up when it answers.
- * With `closed` it rejects with a `DependencyUnavailableError`.
- */
-async function startRedis(config: Config, url: string, health: HealthRegistry, logger: Logger) {
-  // Loaded on demand: a single instance without Redis never loads ioredis.
-  const { createRedisServices } = await import("./app-redis.js");
-  const redis = await createRedisServices({
-    url,
-    prefix: config.redisPrefix,
-    atStart: config.gateway.rateLimitOnError === "open" ? "optional" : "required",
-    changeLeaseMs: Math.max(MIN_CHANGE_LEASE_MS, 2 * config.gateway.keyCacheTtlMs),
-    onConnectionChange: (isUp) => health.setDependency("redis", isUp),
-    onListeningChange: (isListening) => health.setKeyCacheListening(isListening),
-  });
-  health.setDependency("redis", redis.isUp());
-  health.setKeyCacheListening(redis.coordinator.isListening());
-  if (!redis.isUp()) {
-    logger.warn(
-      { dependency: "redis", check: dependencyHint(config, "redis") },
-      "Redis is not reachable: starting degraded (platform rate limits not enforced, key changes refused) until it answers",
-    );
-  }
-  return redis;
-}
-
-/** Logs each change of a dependency's state once (not every failed check). */
-function logHealthChanges(health: HealthRegistry, logger: Logger): void {
-  let previous: HealthSnapshot = health.snapshot();
-  health.onChange((snapshot) => {
-    for (const dependency of ["database", "redis"] as const) {
-      const before = previous.dependencies[dependency].status;
-      const after = snapshot.dependencies[dependency].status;
-      if (before === after) continue;
-      if (after === "unreachable") {
-        logger.warn({ dependency, degraded: snapshot.degraded.map((item) => item.name), ready: snapshot.ready }, `${dependencyName(dependency)} is unreachable`);
-      } else {
-        logger.info({ dependency, ready: snapshot.ready }, `${dependencyName(dependency)} is reachable again`);
-      }
-    }
-    previous = snapshot;
-  });
-}
-
-function dependencyName(dependency: Dependency): string {
-  return dependency === "redis" ? "Redis" : "The database";
-}
-
-/** What an operator should check when `dependency` cannot be reached; never a password. */
-export function dependencyHint(config: Config, dependency: Dependency): string {
-  if (dependency === "redis") {
-    return `Check REDIS_URL (${endpointOf(config.redisUrl?.reveal())}): is Redis running and reachable from this host, and does it accept this password? With KEYPORT_RATE_LIMIT_ON_ERROR=open (the default) Keyport starts without Redis and serves degraded until it answers.`;
-  }
-  if (config.database.kind === "sqlite") return `Check that ${config.database.path} and its directory are readable and writable.`;
-  return `Check DATABASE_URL (${endpointOf(config.database.url.reveal())}): is PostgreSQL running and reachable from this host, and does it accept this user and password?`;
-}
-
-/** `scheme://host:port/path` of a connection URL, without user or password. */
-function endpointOf(url: string | undefined): string {
-  if (url === undefined) return "not set";
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`;
-  } catch {
-    return "not a valid URL";
   }
 }

@@ -17,7 +17,8 @@ export function registerHealthRoutes(app: FastifyInstance, { registry, probe }: 
   app.get("/readyz", { schema: { hide: true } }, async (_request, reply) => {
     await probe();
     const snapshot = registry.snapshot();
-    const checks = Object.fromEntries(Object.entries(snapshot.dependencies).filter(([, state]) => state.status !== "not_configured").map(([name, state]) => [name, state.status]));
+    const configured = Object.entries(snapshot.dependencies).filter(([, state]) => state.status !== "not_configured");
+    const checks = Object.fromEntries(configured.map(([name, state]) => [name, state.status]));
     return reply.status(snapshot.ready ? 200 : 503).send({
       status: snapshot.status,
       ready: snapshot.ready,

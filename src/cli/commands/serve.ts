@@ -1,4 +1,5 @@
-import { buildApp, dependencyHint } from "../../app.js";
+import { dependencyHint } from "../../app-health.js";
+import { buildApp } from "../../app.js";
 import { signDevToken } from "../../auth/dev-token.js";
 import type { Config } from "../../config/config-schema.js";
 import { DependencyUnavailableError } from "../../lib/errors.js";
