@@ -1,29 +1,47 @@
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createRetryQueue } from "./retry-queue.js";
 
 describe("retry queue", () => {
-  it("retries a failing task with growing waits until it succeeds, reporting the queue's size", async () => {
-    const attemptsAt: number[] = [];
-    let failuresLeft = 3;
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("retries a failing task after waits that double up to the cap, until it succeeds, reporting the queue's size", async () => {
+    vi.useFakeTimers();
+    let attempts = 0;
+    let failuresLeft = 4;
     const sizes: number[] = [];
     const errors: unknown[] = [];
     const queue = createRetryQueue({ baseDelayMs: 10, maxDelayMs: 40, onSizeChange: (size) => sizes.push(size), onError: (error) => errors.push(error) });
     queue.add(async () => {
-      attemptsAt.push(performance.now());
+      attempts += 1;
       if (failuresLeft > 0) {
         failuresLeft -= 1;
         throw new Error("still down");
       }
     });
     expect(queue.size()).toBe(1);
-    await vi.waitFor(() => expect(queue.size()).toBe(0), { timeout: 2_000, interval: 5 });
-    expect(attemptsAt).toHaveLength(4);
-    expect(errors).toHaveLength(3);
-    // 10, 20, 40 ms apart at least: the wait doubles, up to the cap.
-    const gaps = attemptsAt.slice(1).map((at, index) => at - (attemptsAt[index] ?? 0));
-    expect(gaps[2]).toBeGreaterThanOrEqual(gaps[0] ?? 0);
+    // Attempts come after 10, then 20, then 40, then 40 ms (the cap).
+    for (const [waitMs, expected] of [
+      [9, 0],
+      [1, 1],
+      [19, 1],
+      [1, 2],
+      [39, 2],
+      [1, 3],
+      [40, 4],
+      [40, 5],
+    ] as const) {
+      await vi.advanceTimersByTimeAsync(waitMs);
+      expect(attempts).toBe(expected);
+    }
+    expect(queue.size()).toBe(0);
+    expect(errors).toHaveLength(4);
     expect(sizes.at(0)).toBe(1);
     expect(sizes.at(-1)).toBe(0);
+    // Nothing left: no more attempts.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(attempts).toBe(5);
   });
 
   it("runs a round at once on retryNow, and one last round on close", async () => {
