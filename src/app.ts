@@ -10,6 +10,7 @@ import { registerNotificationRoutes } from "./api/notification-routes.js";
 import { NOTIFICATION_SCHEMAS } from "./api/notification-schemas.js";
 import { createNotificationServices } from "./app-notifications.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
+import { logHealthChanges } from "./app-health.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createProxyTrust } from "./auth/client-address.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
@@ -23,6 +24,7 @@ import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
 import { createProxy } from "./gateway/proxy.js";
 import { type Clock, systemClock } from "./lib/clock.js";
+import { createDependencyProbe, createHealthRegistry, type HealthRegistry } from "./lib/health-registry.js";
 import { createLifecycle } from "./lib/lifecycle.js";
 import { createLogger } from "./lib/logger.js";
 import { createAuthFailureThrottle } from "./limits/auth-failure-throttle.js";
@@ -49,20 +51,23 @@ export const VERSION = "0.1.0";
 /** How long a shutdown waits for in-flight gateway calls (streams) before closing anyway. */
 const SHUTDOWN_DRAIN_MS = 25_000;
 
+/** How often dependencies are asked for their health between `/readyz` calls. */
+const HEALTH_PROBE_INTERVAL_MS = 5_000;
+
 export type AppOverrides = {
   /** Where log lines go (tests capture them); default stdout. */
   logDestination?: DestinationStream;
   clock?: Clock;
   /** PostgreSQL schema to use instead of `public` (isolated test runs). */
   postgresSchema?: string;
-  /** Prefix for Redis keys and channels (isolated test runs). */
-  redisPrefix?: string;
 };
 
 export type KeyportApp = {
   http: FastifyInstance;
   store: Store;
   logger: Logger;
+  /** Dependency states, degradations and readiness (what `/readyz` shows; for metrics too). */
+  health: HealthRegistry;
   /** Stops accepting calls, lets in-flight calls and streams finish, flushes usage, closes pools. */
   close(): Promise<void>;
 };
@@ -96,6 +101,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => logger.warn({ err: error }, "close failed"));
   };
+  const health = createHealthRegistry({ usesRedis: config.redisUrl !== undefined, rateLimitOnError: config.gateway.rateLimitOnError, clock });
   try {
     const store = await openStore(config, overrides);
     closers.push(() => store.close());
@@ -105,7 +111,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const redis =
       config.redisUrl === undefined
         ? undefined
-        : await (await import("./app-redis.js")).createRedisServices(config.redisUrl.reveal(), overrides.redisPrefix ?? "keyport:");
+        : await (await import("./app-redis.js")).startRedis(config, config.redisUrl.reveal(), health, logger);
     if (redis !== undefined) closers.push(redis.quit);
     const keyring = createMasterKeyring({
       current: config.encryption.current.reveal(),
@@ -122,12 +128,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       clock,
       coordinator,
       onCoordinatorError: (error) => logger.warn({ err: error }, "key cache coordinator unavailable; reading the database"),
+      onPendingAnnouncements: (count) => health.setPendingAnnouncements(count),
     });
     closers.push(() => keyCache.close());
-    const keys = withCacheInvalidation(store.keys, (owner) => keyCache.invalidate(owner));
+    // The owner's own changes are refused when the other instances cannot be told about them.
+    const keys = withCacheInvalidation(store.keys, (owner, write) => keyCache.change(owner, write));
+    // Status changes from what a provider answered cannot be refused (the provider said so): they
+    // are made, and announced once Redis answers; until then another instance may try the key
+    // and learn the same from the provider.
+    const statusKeys = withCacheInvalidation(store.keys, (owner, write) => keyCache.change(owner, write, { whenUnannounced: "proceed" }));
 
     const auditLog = createAuditLog({ audit: store.audit, clock });
-    const keyHealth = createKeyHealth({ keys, auditLog, clock });
+    const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
     const providers = createProviderRegistry({
       openai: { baseUrl: config.providers.openai.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
@@ -206,10 +218,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const preRouter: PreRouter = {};
     const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: trust, version: VERSION });
-    registerHealthRoutes(http, {
+    const probe = createDependencyProbe({
+      registry: health,
       checks: { database: () => store.ping(), ...(redis === undefined ? {} : { redis: redis.ping }) },
     });
     for (const schema of NOTIFICATION_SCHEMAS) http.addSchema(schema);
+    const probing = setInterval(() => void probe(), HEALTH_PROBE_INTERVAL_MS);
+    probing.unref();
+    closers.push(async () => clearInterval(probing));
+    registerHealthRoutes(http, { registry: health, probe });
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
       scope.addHook("onRequest", createAuthenticate(authenticator));
@@ -225,6 +242,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // keep-alive connections, then flush usage and close the pools.
     closers.push(() => recorder.close());
     closers.push(async () => {
+      health.setStopping();
       const closed = http.close();
       await lifecycle.drain(SHUTDOWN_DRAIN_MS);
       http.server.closeIdleConnections();
@@ -234,7 +252,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       clearTimeout(force);
     });
 
-    return { http, store, logger, close: closeAll };
+    // From here on; what the start itself found is logged once, above, or stops the start.
+    logHealthChanges(health, logger);
+    return { http, store, logger, health, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

@@ -1,25 +1,31 @@
 import type { FastifyInstance } from "fastify";
+import type { HealthRegistry } from "../lib/health-registry.js";
 
-/** A dependency readiness depends on: resolves when it answers. */
-export type ReadinessCheck = () => Promise<unknown>;
+export type HealthRouteDeps = {
+  registry: HealthRegistry;
+  /** Asks every dependency once and records the answers in `registry`. */
+  probe: () => Promise<void>;
+};
 
-/** Liveness, and readiness with one round trip to each dependency (database, Redis when used). */
-export function registerHealthRoutes(app: FastifyInstance, { checks }: { checks: Readonly<Record<string, ReadinessCheck>> }): void {
+/**
+ * Liveness, and readiness. `/readyz` asks each dependency once, then answers 200 when the
+ * instance can serve (its body lists what runs degraded) and 503 only when it cannot; the
+ * rules are in `HealthRegistry`.
+ */
+export function registerHealthRoutes(app: FastifyInstance, { registry, probe }: HealthRouteDeps): void {
   app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
-  app.get("/readyz", { schema: { hide: true } }, async (request, reply) => {
-    const results: Record<string, "ok" | "unreachable"> = {};
-    await Promise.all(
-      Object.entries(checks).map(async ([name, check]) => {
-        try {
-          await check();
-          results[name] = "ok";
-        } catch (error) {
-          request.log.warn({ err: error, dependency: name }, "readiness check failed");
-          results[name] = "unreachable";
-        }
-      }),
-    );
-    const ready = Object.values(results).every((result) => result === "ok");
-    return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not_ready", checks: results });
+  app.get("/readyz", { schema: { hide: true } }, async (_request, reply) => {
+    await probe();
+    const snapshot = registry.snapshot();
+    const configured = Object.entries(snapshot.dependencies).filter(([, state]) => state.status !== "not_configured");
+    const checks = Object.fromEntries(configured.map(([name, state]) => [name, state.status]));
+    return reply.status(snapshot.ready ? 200 : 503).send({
+      status: snapshot.status,
+      ready: snapshot.ready,
+      checks,
+      degraded: snapshot.degraded,
+      ...(snapshot.ready ? {} : { notReadyBecause: snapshot.notReadyBecause }),
+      pendingAnnouncements: snapshot.pendingAnnouncements,
+    });
   });
 }

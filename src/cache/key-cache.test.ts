@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import type { Clock } from "../lib/clock.js";
+import { DependencyUnavailableError } from "../lib/errors.js";
 import type { CacheCoordinator } from "./cache-coordinator.js";
 import { createKeyCache } from "./key-cache.js";
 import { createMemoryCacheCoordinator } from "./memory-coordinator.js";
@@ -23,6 +24,20 @@ function deferred<T>() {
     reject = onReject;
   });
   return { promise, resolve, reject };
+}
+
+/** A coordinator that does nothing, with `overrides` in place. */
+function fakeCoordinator(overrides: Partial<CacheCoordinator> = {}): CacheCoordinator {
+  return {
+    version: () => 0,
+    beginChange: async (owner) => ({ owner, id: "change" }),
+    endChange: async () => {},
+    bump: async () => {},
+    onInvalidate: () => {},
+    onInvalidateAll: () => {},
+    close: async () => {},
+    ...overrides,
+  };
 }
 
 /** A loader that counts its calls and answers with `value-<n>`. */
@@ -141,7 +156,7 @@ describe("key cache", () => {
 
   // Twice: with versions, and with a coordinator whose version never moves, so the local
   // bookkeeping is tested on its own and not only behind the version check.
-  const frozenVersion: () => CacheCoordinator = () => ({ version: () => 0, bump: async () => {}, onInvalidate: () => {}, close: async () => {} });
+  const frozenVersion: () => CacheCoordinator = () => fakeCoordinator();
   it.each([
     ["a versioned coordinator", createMemoryCacheCoordinator],
     ["a coordinator whose version never moves", frozenVersion],
@@ -168,7 +183,7 @@ describe("key cache", () => {
   it("reloads when another instance bumped the version, even without an invalidation message", async () => {
     const shared = createMemoryCacheCoordinator();
     // Versions shared, messages lost: only the version check stands between us and a stale key.
-    const deaf: CacheCoordinator = { version: (owner) => shared.version(owner), bump: (owner) => shared.bump(owner), onInvalidate: () => {}, close: async () => {} };
+    const deaf = fakeCoordinator({ version: (owner) => shared.version(owner), bump: (owner) => shared.bump(owner) });
     const instanceA = newCache({ coordinator: deaf });
     const instanceB = newCache({ coordinator: deaf });
     const load = countingLoader();
@@ -189,16 +204,14 @@ describe("key cache", () => {
 
   it("goes to the loader and caches nothing while the coordinator cannot answer", async () => {
     const errors: unknown[] = [];
-    const failing: CacheCoordinator = {
+    const failing = fakeCoordinator({
       version: async () => {
         throw new Error("redis down");
       },
       bump: async () => {
         throw new Error("redis down");
       },
-      onInvalidate: () => {},
-      close: async () => {},
-    };
+    });
     const cache = createKeyCache<string>({ maxEntries: 10, ttlMs: 1_000, coordinator: failing, onCoordinatorError: (error) => errors.push(error) });
     const load = countingLoader();
     expect(await cache.get("user:a", "openai", load)).toBe("value-1");
@@ -214,6 +227,144 @@ describe("key cache", () => {
     await cache.get("user:a", "openai", async () => "old");
     await expect(cache.invalidate("user:a")).rejects.toThrow("redis down");
     expect(cache.size()).toBe(0);
+  });
+
+  it("serves nothing cached and stores nothing loaded while the coordinator says the owner is changing", async () => {
+    let isChanging = false;
+    const cache = newCache({ coordinator: fakeCoordinator({ version: () => (isChanging ? undefined : 7) }) });
+    const load = countingLoader();
+    expect(await cache.get("user:a", "openai", load)).toBe("value-1");
+    isChanging = true;
+    expect(await cache.get("user:a", "openai", load)).toBe("value-2");
+    expect(await cache.get("user:a", "openai", load)).toBe("value-3");
+    isChanging = false;
+    // The entry from before the change is still at version 7 here only because this fake never
+    // moves it; what matters is that nothing loaded meanwhile was stored.
+    expect(await cache.get("user:a", "openai", load)).toBe("value-1");
+    expect(load).toHaveBeenCalledTimes(3);
+  });
+
+  it("drops every entry and load in flight when the coordinator may have missed invalidations", async () => {
+    let invalidateAll: () => void = () => {};
+    const cache = newCache({ coordinator: fakeCoordinator({ onInvalidateAll: (handler) => (invalidateAll = handler) }) });
+    await cache.get("user:a", "openai", async () => "a");
+    await cache.get("user:b", "openai", async () => "b");
+    const stale = deferred<string>();
+    const started = deferred<void>();
+    const inFlight = cache.get("user:c", "openai", () => {
+      started.resolve();
+      return stale.promise;
+    });
+    await started.promise;
+    invalidateAll();
+    expect(cache.size()).toBe(0);
+    stale.resolve("loaded before the gap");
+    expect(await inFlight).toBe("loaded before the gap");
+    expect(await cache.get("user:c", "openai", async () => "fresh")).toBe("fresh");
+  });
+
+  describe("change", () => {
+    it("announces before the write and ends the change after it, dropping what was cached", async () => {
+      const steps: string[] = [];
+      const coordinator = fakeCoordinator({
+        beginChange: async (owner) => {
+          steps.push(`begin ${owner}`);
+          return { owner, id: "c1" };
+        },
+        endChange: async (ticket) => {
+          steps.push(`end ${ticket.owner} ${ticket.id}`);
+        },
+      });
+      const cache = newCache({ coordinator });
+      await cache.get("user:a", "openai", async () => "old");
+      const result = await cache.change("user:a", async () => {
+        steps.push("write");
+        return "written";
+      });
+      expect(result).toBe("written");
+      expect(steps).toEqual(["begin user:a", "write", "end user:a c1"]);
+      expect(cache.size()).toBe(0);
+    });
+
+    it("ends the change also when the write fails, and passes the failure on", async () => {
+      const ended: string[] = [];
+      const cache = newCache({ coordinator: fakeCoordinator({ endChange: async (ticket) => void ended.push(ticket.id) }) });
+      await expect(cache.change("user:a", async () => Promise.reject(new Error("constraint")))).rejects.toThrow("constraint");
+      expect(ended).toEqual(["change"]);
+    });
+
+    it("refuses the change, writing nothing, when it cannot be announced first", async () => {
+      const cache = newCache({ coordinator: fakeCoordinator({ beginChange: async () => Promise.reject(new Error("redis down")) }) });
+      const write = vi.fn(async () => "written");
+      const failure = await cache.change("user:a", write).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(DependencyUnavailableError);
+      expect(failure).toMatchObject({ code: "unavailable", status: 503, dependency: "redis", headers: { "retry-after": "5" } });
+      expect(write).not.toHaveBeenCalled();
+    });
+
+    it("with whenUnannounced=proceed, writes anyway and bumps the version once the coordinator answers", async () => {
+      let isDown = true;
+      const bumped: string[] = [];
+      const coordinator = fakeCoordinator({
+        beginChange: async () => Promise.reject(new Error("redis down")),
+        bump: async (owner) => {
+          if (isDown) throw new Error("redis down");
+          bumped.push(owner);
+        },
+      });
+      const pending: number[] = [];
+      const cache = createKeyCache<string>({ coordinator, retry: { baseDelayMs: 5, maxDelayMs: 5 }, onPendingAnnouncements: (count) => pending.push(count) });
+      expect(await cache.change("user:a", async () => "written", { whenUnannounced: "proceed" })).toBe("written");
+      expect(cache.pendingAnnouncements()).toBe(1);
+      isDown = false;
+      await vi.waitFor(() => expect(bumped).toEqual(["user:a"]), { timeout: 2_000, interval: 5 });
+      expect(cache.pendingAnnouncements()).toBe(0);
+      expect(pending).toEqual([1, 0]);
+    });
+
+    it("resolves a committed change even when ending it fails, and retries the end until it is made", async () => {
+      let failures = 3;
+      const ended: string[] = [];
+      const coordinator = fakeCoordinator({
+        beginChange: async (owner) => ({ owner, id: "c7" }),
+        endChange: async (ticket) => {
+          if (failures > 0) {
+            failures -= 1;
+            throw new Error("redis down");
+          }
+          ended.push(ticket.id);
+        },
+      });
+      const errors: unknown[] = [];
+      const cache = createKeyCache<string>({ coordinator, retry: { baseDelayMs: 5, maxDelayMs: 20 }, onCoordinatorError: (error) => errors.push(error) });
+      expect(await cache.change("user:a", async () => "committed")).toBe("committed");
+      await vi.waitFor(() => expect(ended).toEqual(["c7"]), { timeout: 2_000, interval: 5 });
+      expect(errors).toHaveLength(3);
+      expect(cache.pendingAnnouncements()).toBe(0);
+    });
+
+    it("retries pending announcements at once when the coordinator's link comes back", async () => {
+      let invalidateAll: () => void = () => {};
+      let isDown = true;
+      const ended: string[] = [];
+      const coordinator = fakeCoordinator({
+        onInvalidateAll: (handler) => (invalidateAll = handler),
+        endChange: async (ticket) => {
+          if (isDown) throw new Error("redis down");
+          ended.push(ticket.id);
+        },
+      });
+      // A retry delay far beyond the test's patience: only the link coming back can explain the end.
+      const cache = createKeyCache<string>({ coordinator, retry: { baseDelayMs: 600_000, maxDelayMs: 600_000 } });
+      await cache.change("user:a", async () => "committed");
+      isDown = false;
+      invalidateAll();
+      await vi.waitFor(() => expect(ended).toEqual(["change"]), { timeout: 2_000, interval: 5 });
+      await cache.close();
+    });
   });
 
   it("after close, holds nothing and passes reads through to the loader", async () => {

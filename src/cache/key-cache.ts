@@ -1,5 +1,7 @@
 import { systemClock, type Clock } from "../lib/clock.js";
-import type { CacheCoordinator } from "./cache-coordinator.js";
+import { DependencyUnavailableError } from "../lib/errors.js";
+import type { CacheCoordinator, ChangeTicket } from "./cache-coordinator.js";
+import { createRetryQueue } from "./retry-queue.js";
 
 /** Default for `maxEntries`. */
 const DEFAULT_MAX_ENTRIES = 10_000;
@@ -19,13 +21,25 @@ export type KeyCacheOptions = {
    * in metrics and `/readyz`. Default: ignored.
    */
   onCoordinatorError?: (error: unknown) => void;
+  /** Told how many committed changes still wait to be announced whenever that number changes. */
+  onPendingAnnouncements?: (count: number) => void;
+  /** Retry timing of announcements that failed. Defaults: 100 ms doubling up to 5 s. */
+  retry?: { baseDelayMs?: number; maxDelayMs?: number };
 };
+
+/**
+ * What a change does when the coordinator cannot record it before it commits: `refuse` throws a
+ * 503 (`unavailable`) and nothing is written; `proceed` writes anyway and announces the change
+ * (a version bump) once the coordinator answers, while other instances may still serve their
+ * copy until then.
+ */
+export type WhenUnannounced = "refuse" | "proceed";
 
 /**
  * A read-through cache of key records per owner and slot (the provider id), so the gateway does
  * not read the database on every call. Store records as they are in the database (sealed
- * ciphertext, never a decrypted key). Every change to an owner's keys (create, activate,
- * deactivate, rotate, status change, delete) must call `invalidate(owner)` after it commits.
+ * ciphertext, never a decrypted key). Every write to an owner's keys (create, activate,
+ * deactivate, rotate, status change, delete) must run through `change(owner, write)`.
  */
 export type KeyCache<V> = {
   /**
@@ -35,14 +49,29 @@ export type KeyCache<V> = {
    */
   get(owner: string, slot: string, load: () => Promise<V>): V | Promise<V>;
   /**
-   * Drops the owner's entries here and tells every instance. Resolves once the coordinator has
-   * accepted the change: from then on no instance serves what it cached before. When it rejects,
-   * other instances may serve their copy until it expires (`ttlMs`).
+   * Runs `write`, a change to the owner's keys, so that no instance serves what it cached before
+   * once `write` has committed: the change is announced before `write` runs (every instance stops
+   * caching the owner) and again after it, whether it succeeded or not. An announcement after
+   * `write` that fails is retried in the background until it is made; `change` still resolves
+   * with `write`'s result, because the change is committed and until the announcement arrives no
+   * instance caches the owner anyway. When the first announcement cannot be made: see
+   * {@link WhenUnannounced} (default `refuse`, a `DependencyUnavailableError` for Redis).
+   */
+  change<T>(owner: string, write: () => Promise<T>, options?: { whenUnannounced?: WhenUnannounced }): Promise<T>;
+  /**
+   * Drops the owner's entries here and tells every instance (a change made elsewhere). Rejects
+   * when the coordinator does not accept it; other instances may then serve their copy until it
+   * expires (`ttlMs`).
    */
   invalidate(owner: string): Promise<void>;
   /** Entries held. */
   size(): number;
-  /** Drops everything; later reads go straight to `load`. The coordinator stays open (its creator closes it). */
+  /** Announcements of committed changes still being retried. */
+  pendingAnnouncements(): number;
+  /**
+   * Drops everything and makes one last attempt at the announcements still pending; later reads
+   * go straight to `load`. The coordinator stays open (its creator closes it).
+   */
   close(): Promise<void>;
 };
 
@@ -62,6 +91,11 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
   const { coordinator } = options;
   const clock = options.clock ?? systemClock;
   const onCoordinatorError = options.onCoordinatorError ?? (() => {});
+  const announcements = createRetryQueue({
+    ...options.retry,
+    onError: onCoordinatorError,
+    ...(options.onPendingAnnouncements === undefined ? {} : { onSizeChange: options.onPendingAnnouncements }),
+  });
 
   // Map order is recency order (a read moves the entry to the end), which makes eviction LRU.
   const entries = new Map<string, Entry<V>>();
@@ -106,18 +140,33 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
     }
   }
 
-  coordinator.onInvalidate((owner) => dropOwner(owner));
+  function dropAll(): void {
+    for (const flight of flights.values()) flight.isStale = true;
+    flights.clear();
+    entries.clear();
+    keysByOwner.clear();
+  }
 
-  /** The owner's version; a number right away when the coordinator answers synchronously (one instance). */
+  coordinator.onInvalidate((owner) => dropOwner(owner));
+  coordinator.onInvalidateAll(() => {
+    dropAll();
+    // Also called when the coordinator's link is back: a good moment for what waits to be announced.
+    void announcements.retryNow();
+  });
+
+  /**
+   * The owner's version; a number right away when the coordinator answers synchronously (one
+   * instance); `undefined` when nothing about the owner may be served from or stored in the cache.
+   */
   function currentVersion(owner: string): number | Promise<number | undefined> | undefined {
-    let version: number | Promise<number>;
+    let version: number | undefined | Promise<number | undefined>;
     try {
       version = coordinator.version(owner);
     } catch (error) {
       onCoordinatorError(error);
       return undefined;
     }
-    if (typeof version === "number") return version;
+    if (version === undefined || typeof version === "number") return version;
     return version.catch((error: unknown) => {
       onCoordinatorError(error);
       return undefined;
@@ -173,6 +222,29 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
       if (version === undefined || typeof version === "number") return read(owner, slot, version, load);
       return version.then((current) => read(owner, slot, current, load));
     },
+    async change<T>(owner: string, write: () => Promise<T>, changeOptions: { whenUnannounced?: WhenUnannounced } = {}): Promise<T> {
+      let ticket: ChangeTicket | undefined;
+      try {
+        ticket = await coordinator.beginChange(owner);
+      } catch (error) {
+        if ((changeOptions.whenUnannounced ?? "refuse") === "refuse") throw changeRefused(error);
+        onCoordinatorError(error);
+      }
+      dropOwner(owner);
+      try {
+        return await write();
+      } finally {
+        // Whatever was loaded while the write ran may hold the old record.
+        dropOwner(owner);
+        const announce = ticket === undefined ? () => coordinator.bump(owner) : () => coordinator.endChange(ticket);
+        try {
+          await announce();
+        } catch (error) {
+          onCoordinatorError(error);
+          announcements.add(announce);
+        }
+      }
+    },
     async invalidate(owner: string): Promise<void> {
       dropOwner(owner);
       await coordinator.bump(owner);
@@ -180,12 +252,21 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
     size(): number {
       return entries.size;
     },
+    pendingAnnouncements: () => announcements.size(),
     async close(): Promise<void> {
       isClosed = true;
-      for (const flight of flights.values()) flight.isStale = true;
-      flights.clear();
-      entries.clear();
-      keysByOwner.clear();
+      dropAll();
+      await announcements.close();
     },
   };
+}
+
+/** The change was not made: the coordinator could not announce it to the other instances. */
+function changeRefused(error: unknown): DependencyUnavailableError {
+  const reason = error instanceof Error ? error.message : "unknown error";
+  return new DependencyUnavailableError(
+    error instanceof DependencyUnavailableError ? error.dependency : "redis",
+    "Key changes are paused while Keyport cannot reach Redis, which tells every instance about them; nothing was changed. Retry shortly.",
+    { reason },
+  );
 }

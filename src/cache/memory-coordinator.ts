@@ -1,4 +1,4 @@
-import type { CacheCoordinator } from "./cache-coordinator.js";
+import type { CacheCoordinator, ChangeTicket } from "./cache-coordinator.js";
 
 /** Default for `maxOwners`. */
 const DEFAULT_MAX_OWNERS = 100_000;
@@ -8,10 +8,12 @@ export type MemoryCacheCoordinator = Omit<CacheCoordinator, "version"> & { versi
 
 /**
  * Versions kept in this process, for a single instance (SQLite mode). Every bump takes the next
- * value of one counter. Memory is bounded: past `maxOwners` (default 100 000) the least recently
- * bumped owner is forgotten and the floor every forgotten or unknown owner reports rises to its
- * version, so no owner's version ever goes back to a value a cache may hold (a forgotten owner only
- * costs one reload).
+ * value of one counter. `beginChange` has nothing to announce: the only cache is in this process,
+ * and the version moved by `endChange` makes it drop whatever it loaded while the change ran.
+ * Memory is bounded: past `maxOwners` (default 100 000) the least recently bumped owner is
+ * forgotten and the floor every forgotten or unknown owner reports rises to its version, so no
+ * owner's version ever goes back to a value a cache may hold (a forgotten owner only costs one
+ * reload).
  */
 export function createMemoryCacheCoordinator(options: { maxOwners?: number } = {}): MemoryCacheCoordinator {
   const maxOwners = options.maxOwners ?? DEFAULT_MAX_OWNERS;
@@ -22,9 +24,18 @@ export function createMemoryCacheCoordinator(options: { maxOwners?: number } = {
   let counter = 0;
   let floor = 0;
 
-  return {
+  let changes = 0;
+
+  const coordinator: MemoryCacheCoordinator = {
     version(owner: string): number {
       return versions.get(owner) ?? floor;
+    },
+    async beginChange(owner: string): Promise<ChangeTicket> {
+      changes += 1;
+      return { owner, id: String(changes) };
+    },
+    endChange(ticket: ChangeTicket): Promise<void> {
+      return coordinator.bump(ticket.owner);
     },
     async bump(owner: string): Promise<void> {
       counter += 1;
@@ -42,8 +53,11 @@ export function createMemoryCacheCoordinator(options: { maxOwners?: number } = {
     onInvalidate(handler: (owner: string) => void): void {
       handlers.push(handler);
     },
+    // Nothing can be missed inside one process.
+    onInvalidateAll(): void {},
     async close(): Promise<void> {
       handlers.length = 0;
     },
   };
+  return coordinator;
 }

@@ -69,6 +69,11 @@ export type Config = {
   gateway: GatewayConfig;
   /** Shared rate limits and cache invalidation across instances; in-memory when unset. */
   redisUrl: Redacted<string> | undefined;
+  /**
+   * Put in front of every Redis key and pub/sub channel Keyport uses, so deployments sharing one
+   * Redis server stay apart. Default `keyport:`.
+   */
+  redisPrefix: string;
   /** Price table override (JSON); the shipped table when unset. */
   pricingFile: string | undefined;
   /** Webhooks and email for notification events. */
@@ -184,6 +189,11 @@ export const envSchema = z.object({
   KEYPORT_AUTH_FAILURES_PER_MINUTE: integerFromString(20, 1, 100_000),
   REDIS_URL: optionalString.refine((value) => value === undefined || /^rediss?:\/\//.test(value), {
     message: "must be a redis:// or rediss:// URL",
+  }),
+  // No braces: the rate limiter's keys carry a `{owner}` hash tag, and Redis Cluster hashes only
+  // the first braced part of a key.
+  KEYPORT_REDIS_PREFIX: optionalString.refine((value) => value === undefined || /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/.test(value), {
+    message: "must be 1 to 64 characters: letters, digits and : . _ - (starting with a letter or digit)",
   }),
   KEYPORT_PRICING_FILE: optionalString,
   KEYPORT_GATEWAY_BODY_LIMIT_BYTES: integerFromString(20 * 1024 * 1024, 1024, 100 * 1024 * 1024),

@@ -54,6 +54,11 @@ describe("loadConfig defaults", () => {
     expect(config.logLevel).toBe("info");
     expect(config.trustProxy).toBe(false);
     expect(config.authFailuresPerMinute).toBe(20);
+    expect(config.redisPrefix).toBe("keyport:");
+  });
+
+  it("reads KEYPORT_REDIS_PREFIX", () => {
+    expect(loadConfig(baseEnv({ KEYPORT_REDIS_PREFIX: " staging:eu-1: " })).redisPrefix).toBe("staging:eu-1:");
   });
 
   it("returns a deeply frozen config", () => {
@@ -130,6 +135,10 @@ describe("loadConfig validation messages", () => {
     ["admin token", { KEYPORT_ADMIN_TOKEN: "a".repeat(31) }, "KEYPORT_ADMIN_TOKEN must be at least 32 characters"],
     ["OpenAI URL", { OPENAI_BASE_URL: "api.openai.com" }, "OPENAI_BASE_URL must be a URL"],
     ["Anthropic URL", { ANTHROPIC_BASE_URL: "::" }, "ANTHROPIC_BASE_URL must be a URL"],
+    // A brace would take over the rate limiter's `{owner}` hash tag on Redis Cluster.
+    ["Redis prefix", { KEYPORT_REDIS_PREFIX: "{tenant}:" }, "KEYPORT_REDIS_PREFIX must be 1 to 64 characters"],
+    ["Redis prefix", { KEYPORT_REDIS_PREFIX: "with space" }, "KEYPORT_REDIS_PREFIX must be 1 to 64 characters"],
+    ["Redis prefix", { KEYPORT_REDIS_PREFIX: "p".repeat(65) }, "KEYPORT_REDIS_PREFIX must be 1 to 64 characters"],
   ] satisfies [string, Env, string][])("rejects a bad %s with a message naming the variable", (_name, overrides, message) => {
     const problems = problemsOf(baseEnv(overrides));
     expect(problems.some((problem) => problem.startsWith(message)), problems.join("\n")).toBe(true);

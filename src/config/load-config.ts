@@ -120,6 +120,7 @@ export function loadConfig(env: Env): Config {
       keyCacheTtlMs: values.KEYPORT_KEY_CACHE_TTL_MS,
     },
     redisUrl: values.REDIS_URL === undefined ? undefined : redacted(values.REDIS_URL),
+    redisPrefix: values.KEYPORT_REDIS_PREFIX ?? "keyport:",
     pricingFile: values.KEYPORT_PRICING_FILE,
     notifications,
   };

@@ -70,6 +70,32 @@ export class AppError extends Error {
   }
 }
 
+/** A backend Keyport needs: the database (SQLite or PostgreSQL) or Redis. */
+export type Dependency = "database" | "redis";
+
+/** What a client is told to wait (`retry-after`, seconds) when a dependency cannot be reached. */
+export const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * A dependency could not be reached, so this request cannot be served now: `unavailable` (503)
+ * with `retry-after`, in the management API's envelope and in the gateway's provider-shaped
+ * errors alike (both render by `code` and pass `headers` on). The driver's error is never
+ * attached (its properties can hold a connection string); its scrubbed message goes to
+ * `internal.reason`, for logs.
+ */
+export class DependencyUnavailableError extends AppError {
+  readonly dependency: Dependency;
+
+  constructor(dependency: Dependency, publicMessage: string, options: { reason?: string; retryAfterSeconds?: number } = {}) {
+    super("unavailable", publicMessage, {
+      internal: { backend: dependency, ...(options.reason === undefined ? {} : { reason: options.reason }) },
+      headers: { "retry-after": String(options.retryAfterSeconds ?? DEPENDENCY_RETRY_AFTER_SECONDS) },
+    });
+    this.name = "DependencyUnavailableError";
+    this.dependency = dependency;
+  }
+}
+
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;
 }

@@ -5,8 +5,6 @@ import { redisUnavailable } from "../redis/connect-redis.js";
 import { assertTierLimits, toTierLimitResult } from "./memory-tier-limiter.js";
 import type { TierLimiter, TierLimitResult } from "./tier-limiter.js";
 
-const DEFAULT_KEY_PREFIX = "keyport:rl:";
-
 /** ioredis registers the script under this name (EVALSHA, falling back to EVAL on NOSCRIPT). */
 const COMMAND_NAME = "keyportTierCheck";
 
@@ -48,8 +46,12 @@ type TierCheckCommand = {
  * AppError; whether the call then goes ahead is the caller's policy (fail open by default).
  * The connection belongs to the caller: `close()` leaves it open.
  */
-export function createRedisTierLimiter(options: { redis: Redis; keyPrefix?: string }): TierLimiter {
-  const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+export function createRedisTierLimiter(options: {
+  redis: Redis;
+  /** In front of every counter key: `KEYPORT_REDIS_PREFIX` and `rl:`. */
+  keyPrefix: string;
+}): TierLimiter {
+  const prefix = options.keyPrefix;
   options.redis.defineCommand(COMMAND_NAME, { numberOfKeys: 2, lua: TIER_CHECK_SCRIPT });
   // defineCommand adds the method at run time; ioredis cannot type it.
   const redis = options.redis as Redis & TierCheckCommand;

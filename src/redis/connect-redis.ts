@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { AppError } from "../lib/errors.js";
+import { DependencyUnavailableError } from "../lib/errors.js";
 import { scrubSecrets } from "../lib/scrub.js";
 
 /** Default for `commandTimeoutMs`: long enough for a Lua check under load, short enough for a hot path. */
@@ -82,10 +82,12 @@ export function waitForRedis(redis: Redis, timeoutMs = DEFAULT_READY_TIMEOUT_MS)
 }
 
 /**
- * An `unavailable` AppError for a failed Redis command. The client's error is not attached
- * (its properties can hold the command's arguments); its message, scrubbed, goes to `internal`.
+ * An `unavailable` error (503, `retry-after`) for a failed Redis command. The client's error is
+ * not attached (its properties can hold the command's arguments); its message, scrubbed, goes to
+ * `internal`.
  */
-export function redisUnavailable(error: unknown, publicMessage: string): AppError {
+export function redisUnavailable(error: unknown, publicMessage: string): DependencyUnavailableError {
+  if (error instanceof DependencyUnavailableError) return error;
   const reason = error instanceof Error ? error.message : "unknown error";
-  return new AppError("unavailable", publicMessage, { internal: { backend: "redis", reason: scrubSecrets(reason) } });
+  return new DependencyUnavailableError("redis", publicMessage, { reason: scrubSecrets(reason) });
 }

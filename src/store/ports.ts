@@ -65,34 +65,41 @@ export type SecretReplacement = {
 
 export type InsertKeyResult = { ok: true } | { ok: false; reason: "duplicate"; existingId: string };
 
+/**
+ * Audit events to write with a change: in the change's own transaction, and only when the change
+ * found its row (a missing key, a duplicate or a failure writes none). So a change is never
+ * committed without its event, nor an event without its change.
+ */
+export type WithEvents = readonly AuditEvent[];
+
 export type KeyRepo = {
   /**
    * Inserts a key. When `activate` is true it becomes the owner's active key for its provider and
    * every other key of that owner and provider is deactivated, in the same transaction. The
    * unique (owner, fingerprint) index decides duplicates: the loser of a race gets `duplicate`.
    */
-  insert(row: NewProviderKey, options: { activate: boolean; at: string }): Promise<InsertKeyResult>;
+  insert(row: NewProviderKey, options: { activate: boolean; at: string }, events?: WithEvents): Promise<InsertKeyResult>;
   findById(owner: string, id: string): Promise<ProviderKeyRow | undefined>;
   findByFingerprint(owner: string, fingerprint: string): Promise<ProviderKeyRow | undefined>;
   /** Newest first. */
   list(owner: string, provider?: ProviderId): Promise<ProviderKeyRow[]>;
   /** The owner's active key for a provider, whatever its status. */
   findActive(owner: string, provider: ProviderId): Promise<ProviderKeyRow | undefined>;
-  update(owner: string, id: string, patch: KeyPatch, at: string): Promise<ProviderKeyRow | undefined>;
+  update(owner: string, id: string, patch: KeyPatch, at: string, events?: WithEvents): Promise<ProviderKeyRow | undefined>;
   /**
    * Makes `id` the only active key of its owner and provider, atomically: concurrent activations
    * of different keys of one owner leave exactly one active (serialised per owner).
    */
-  activate(owner: string, id: string, at: string): Promise<ProviderKeyRow | undefined>;
-  deactivate(owner: string, id: string, at: string): Promise<ProviderKeyRow | undefined>;
+  activate(owner: string, id: string, at: string, events?: WithEvents): Promise<ProviderKeyRow | undefined>;
+  deactivate(owner: string, id: string, at: string, events?: WithEvents): Promise<ProviderKeyRow | undefined>;
   /** Replaces the secret in place (rotation of the provider key by its owner). */
-  replaceSecret(owner: string, id: string, replacement: SecretReplacement): Promise<InsertKeyResult & { row?: ProviderKeyRow }>;
-  setStatus(owner: string, id: string, change: StatusChange): Promise<ProviderKeyRow | undefined>;
+  replaceSecret(owner: string, id: string, replacement: SecretReplacement, events?: WithEvents): Promise<InsertKeyResult & { row?: ProviderKeyRow }>;
+  setStatus(owner: string, id: string, change: StatusChange, events?: WithEvents): Promise<ProviderKeyRow | undefined>;
   /**
    * Deletes the row. On SQLite the ciphertext is also gone from the file and its WAL when this
    * returns (`secure_delete` plus a truncating checkpoint).
    */
-  delete(owner: string, id: string): Promise<boolean>;
+  delete(owner: string, id: string, events?: WithEvents): Promise<boolean>;
 };
 
 export type DataKeyRow = {

@@ -266,6 +266,60 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
       });
     });
 
+    describe("audit events written with a key change", () => {
+      const typesOf = async (owner: string) => (await store.audit.list(owner, { limit: 50 })).map((event) => event.detail.step);
+      const replacement = { ciphertext: "ct-r", keyHint: "h", fingerprint: "fp-rotated", status: "valid", statusDetail: null, at: time(3), testedAt: null } as const;
+
+      it("stores each write's events with it", async () => {
+        const owner = newOwner();
+        const key = newKeyAt(owner);
+        const other = newKeyAt(owner);
+        let step = 0;
+        const events = () => [{ ...newEvent(owner, (step += 1)), detail: { step } }];
+        expect(await store.keys.insert(key, { activate: true, at: time(1) }, events())).toEqual({ ok: true });
+        expect(await store.keys.insert(other, { activate: false, at: time(1) }, events())).toEqual({ ok: true });
+        expect(await store.keys.update(owner, key.id, { label: "x" }, time(2), events())).toBeDefined();
+        expect(await store.keys.activate(owner, other.id, time(2), events())).toBeDefined();
+        expect(await store.keys.deactivate(owner, other.id, time(2), events())).toBeDefined();
+        expect(await store.keys.setStatus(owner, key.id, { status: "invalid", statusDetail: "x", at: time(3) }, events())).toBeDefined();
+        expect(await store.keys.replaceSecret(owner, key.id, replacement, events())).toMatchObject({ ok: true, row: { id: key.id } });
+        expect(await store.keys.delete(owner, key.id, events())).toBe(true);
+        expect((await typesOf(owner)).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      });
+
+      it("makes no change when its event cannot be stored", async () => {
+        const owner = newOwner();
+        const key = newKeyAt(owner);
+        await store.keys.insert(key, { activate: true, at: time(1) });
+        const stored = newEvent(owner, 1);
+        await store.audit.insert(stored);
+        // An event whose id is taken cannot be written: the delete must roll back with it.
+        await expect(store.keys.delete(owner, key.id, [stored])).rejects.toThrow();
+        await expect(store.keys.deactivate(owner, key.id, time(2), [stored])).rejects.toThrow();
+        expect(await store.keys.findById(owner, key.id)).toEqual(storedRow(key, { isActive: true, at: time(1) }));
+      });
+
+      it("stores none when the write finds no key, or fails", async () => {
+        const owner = newOwner();
+        const key = newKeyAt(owner, { fingerprint: "fp-held" });
+        await store.keys.insert(key, { activate: true, at: time(1) });
+        const event = () => [{ ...newEvent(owner, 1), detail: { step: "should not be stored" } }];
+        expect(await store.keys.update(owner, "key_missing", { label: "x" }, time(2), event())).toBeUndefined();
+        expect(await store.keys.activate(owner, "key_missing", time(2), event())).toBeUndefined();
+        expect(await store.keys.deactivate(owner, "key_missing", time(2), event())).toBeUndefined();
+        expect(await store.keys.setStatus(owner, "key_missing", { status: "invalid", statusDetail: null, at: time(2) }, event())).toBeUndefined();
+        expect(await store.keys.replaceSecret(owner, "key_missing", replacement, event())).toEqual({ ok: true });
+        expect(await store.keys.delete(owner, "key_missing", event())).toBe(false);
+        // A duplicate (the unique index refuses it inside the transaction) and a reused id.
+        expect(await store.keys.insert(newKeyAt(owner, { fingerprint: "fp-held" }), { activate: true, at: time(2) }, event())).toMatchObject({ ok: false });
+        await expect(store.keys.insert({ ...key, fingerprint: "fp-new" }, { activate: false, at: time(2) }, event())).rejects.toThrow();
+        const other = newKeyAt(owner);
+        await store.keys.insert(other, { activate: false, at: time(2) });
+        expect(await store.keys.replaceSecret(owner, other.id, { ...replacement, fingerprint: "fp-held" }, event())).toMatchObject({ ok: false });
+        expect(await store.audit.list(owner, { limit: 10 })).toEqual([]);
+      });
+    });
+
     describe("data keys", () => {
       it("stores one data key per owner and returns the stored one on later inserts", async () => {
         const owner = newOwner();

@@ -103,13 +103,17 @@ export function createCreateKey(deps: CreateKeyDeps) {
       );
       const usable = admitted.status === "valid" || admitted.status === "unverified";
       const activate = input.activate ?? (usable && (await keys.findActive(owner, provider)) === undefined);
+      const keyHint = keyHintOf(apiKey);
+      // Written with the key, in its transaction.
+      const events = [auditLog.event(owner, "key.created", input.actor, { keyId: id, detail: { provider, label, keyHint, status: admitted.status } })];
+      if (activate) events.push(auditLog.event(owner, "key.activated", input.actor, { keyId: id, detail: { provider } }));
       const inserted = await keys.insert(
         {
           id,
           owner,
           provider,
           label,
-          keyHint: keyHintOf(apiKey),
+          keyHint,
           fingerprint,
           ciphertext,
           status: admitted.status,
@@ -119,14 +123,12 @@ export function createCreateKey(deps: CreateKeyDeps) {
           lastTestedAt: at,
         },
         { activate, at },
+        events,
       );
       if (!inserted.ok) throw duplicateError(inserted.existingId);
 
       const row = await keys.findById(owner, id);
       if (row === undefined) throw new AppError("internal", "Internal error", { internal: { reason: "inserted key not found" } });
-      const detail = { provider, label, keyHint: row.keyHint, status: row.status };
-      await auditLog.record(owner, "key.created", input.actor, { keyId: id, detail });
-      if (row.isActive) await auditLog.record(owner, "key.activated", input.actor, { keyId: id, detail: { provider } });
       return toKeyView(row);
     }
   }

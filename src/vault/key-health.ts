@@ -43,12 +43,9 @@ export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<ProviderKeyRow | undefined> {
     if (row.status === status) return row;
-    const updated = await keys.setStatus(row.owner, row.id, { status, statusDetail, at: clock.now().toISOString() });
     const type = EVENT_FOR_STATUS[status];
-    if (type !== undefined) {
-      await auditLog.record(row.owner, type, actor, { keyId: row.id, detail: { provider: row.provider, reason: statusDetail } });
-    }
-    return updated;
+    const events = type === undefined ? [] : [auditLog.event(row.owner, type, actor, { keyId: row.id, detail: { provider: row.provider, reason: statusDetail } })];
+    return keys.setStatus(row.owner, row.id, { status, statusDetail, at: clock.now().toISOString() }, events);
   }
 
   /** Marks a key whose stored secret did not open, with a detail that says who can repair it. */

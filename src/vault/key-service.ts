@@ -59,16 +59,14 @@ export function createKeyService(deps: KeyServiceDeps) {
       patch.monthlyLimitNanoUsd = change.monthlyLimitUsd === null ? null : usdToNano(change.monthlyLimitUsd);
     }
     let row: ProviderKeyRow | undefined = before;
+    // Each write stores its audit event in its own transaction (only when it found the key).
     if (Object.keys(patch).length > 0) {
-      row = await keys.update(owner, id, patch, at);
-      await auditLog.record(owner, "key.updated", actor, { keyId: id, detail: { fields: Object.keys(change) } });
+      row = await keys.update(owner, id, patch, at, [auditLog.event(owner, "key.updated", actor, { keyId: id, detail: { fields: Object.keys(change) } })]);
     }
     if (change.isActive === true && !before.isActive) {
-      row = await keys.activate(owner, id, at);
-      await auditLog.record(owner, "key.activated", actor, { keyId: id, detail: { provider: before.provider } });
+      row = await keys.activate(owner, id, at, [auditLog.event(owner, "key.activated", actor, { keyId: id, detail: { provider: before.provider } })]);
     } else if (change.isActive === false && before.isActive) {
-      row = await keys.deactivate(owner, id, at);
-      await auditLog.record(owner, "key.deactivated", actor, { keyId: id, detail: { provider: before.provider } });
+      row = await keys.deactivate(owner, id, at, [auditLog.event(owner, "key.deactivated", actor, { keyId: id, detail: { provider: before.provider } })]);
     }
     if (row === undefined) throw notFound(id);
     return toKeyView(row);
@@ -92,21 +90,16 @@ export function createKeyService(deps: KeyServiceDeps) {
     await admission.chargeKeyCheck(owner);
     const admitted = await admission.admit(row.provider, apiKey);
     const at = clock.now().toISOString();
-    const replaced = await keys.replaceSecret(owner, id, {
-      ciphertext,
-      keyHint: keyHintOf(apiKey),
-      fingerprint,
-      status: admitted.status,
-      statusDetail: admitted.statusDetail,
-      at,
-      testedAt: at,
-    });
+    const keyHint = keyHintOf(apiKey);
+    const rotated = auditLog.event(owner, "key.rotated", actor, { keyId: id, detail: { provider: row.provider, keyHint, status: admitted.status } });
+    const replaced = await keys.replaceSecret(
+      owner,
+      id,
+      { ciphertext, keyHint, fingerprint, status: admitted.status, statusDetail: admitted.statusDetail, at, testedAt: at },
+      [rotated],
+    );
     if (!replaced.ok) throw duplicateError(replaced.existingId);
     if (replaced.row === undefined) throw notFound(id);
-    await auditLog.record(owner, "key.rotated", actor, {
-      keyId: id,
-      detail: { provider: row.provider, keyHint: replaced.row.keyHint, status: replaced.row.status },
-    });
     return toKeyView(replaced.row);
   }
 
@@ -146,25 +139,24 @@ export function createKeyService(deps: KeyServiceDeps) {
     const checked = statusFromCheck(check.result);
     const status = checked ?? row.status;
     const statusDetail = checked === undefined ? row.statusDetail : checked === "valid" ? null : check.message;
-    const updated = await keys.setStatus(owner, id, { status, statusDetail, at, testedAt: at });
-    if (updated === undefined) throw notFound(id);
-    await auditLog.record(owner, "key.tested", actor, { keyId: id, detail: { provider: row.provider, result: check.result } });
+    const events = [auditLog.event(owner, "key.tested", actor, { keyId: id, detail: { provider: row.provider, result: check.result } })];
     if (status !== row.status && (status === "invalid" || status === "no_credits")) {
-      await auditLog.record(owner, status === "invalid" ? "key.invalidated" : "key.no_credits", actor, {
-        keyId: id,
-        detail: { provider: row.provider, reason: check.message },
-      });
+      events.push(
+        auditLog.event(owner, status === "invalid" ? "key.invalidated" : "key.no_credits", actor, {
+          keyId: id,
+          detail: { provider: row.provider, reason: check.message },
+        }),
+      );
     }
+    const updated = await keys.setStatus(owner, id, { status, statusDetail, at, testedAt: at }, events);
+    if (updated === undefined) throw notFound(id);
     return { result: check.result, message: check.message, key: toKeyView(updated) };
   }
 
   async function remove(owner: string, id: string, actor: Actor): Promise<void> {
     const row = await mustFind(owner, id);
-    if (!(await keys.delete(owner, id))) throw notFound(id);
-    await auditLog.record(owner, "key.deleted", actor, {
-      keyId: id,
-      detail: { provider: row.provider, label: row.label, keyHint: row.keyHint },
-    });
+    const deleted = auditLog.event(owner, "key.deleted", actor, { keyId: id, detail: { provider: row.provider, label: row.label, keyHint: row.keyHint } });
+    if (!(await keys.delete(owner, id, [deleted]))) throw notFound(id);
   }
 
   return { list, get, update, replaceSecret, test, remove };

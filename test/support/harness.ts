@@ -80,6 +80,7 @@ export async function startKeyport(options: StartOptions = {}): Promise<TestKeyp
     KEYPORT_AUTH_FAILURES_PER_MINUTE: "100000",
     LOG_LEVEL: "debug",
     ...(dialect === "postgres" ? { DATABASE_URL: requirePostgres() } : {}),
+    ...(options.redisPrefix === undefined ? {} : { KEYPORT_REDIS_PREFIX: options.redisPrefix }),
     ...options.env,
   };
   const config = loadConfig(env);
@@ -93,7 +94,6 @@ export async function startKeyport(options: StartOptions = {}): Promise<TestKeyp
   const app = await buildApp(config, {
     logDestination,
     ...(schema === undefined ? {} : { postgresSchema: schema }),
-    ...(options.redisPrefix === undefined ? {} : { redisPrefix: options.redisPrefix }),
   });
   const address = await app.http.listen({ host: "127.0.0.1", port: 0 });
   const verifier = config.jwt.verifier;

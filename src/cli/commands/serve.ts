@@ -1,6 +1,9 @@
+import { dependencyHint } from "../../app-health.js";
 import { buildApp } from "../../app.js";
 import { signDevToken } from "../../auth/dev-token.js";
 import type { Config } from "../../config/config-schema.js";
+import { DependencyUnavailableError } from "../../lib/errors.js";
+import { createLogger } from "../../lib/logger.js";
 import { MasterKeyMismatchError } from "../../vault/master-key-check.js";
 import { commitDevSecrets } from "../commit-dev-secrets.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
@@ -19,6 +22,10 @@ export async function runServeCommand(): Promise<number> {
   } catch (error) {
     if (error instanceof MasterKeyMismatchError) {
       process.stderr.write(`Keyport cannot start: ${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof DependencyUnavailableError) {
+      logUnreachableAtStart(config, error);
       return 1;
     }
     throw error;
@@ -59,6 +66,18 @@ export async function runServeCommand(): Promise<number> {
     process.once("SIGTERM", () => shutdown("SIGTERM"));
     process.once("SIGINT", () => shutdown("SIGINT"));
   });
+}
+
+/**
+ * One JSON line, in the log's own format, saying which dependency and what to check; no stack
+ * trace (the reason is the driver's message, scrubbed).
+ */
+function logUnreachableAtStart(config: Config, error: DependencyUnavailableError): void {
+  const name = error.dependency === "redis" ? "Redis" : config.database.kind === "sqlite" ? "the SQLite database" : "PostgreSQL";
+  createLogger({ level: config.logLevel }).fatal(
+    { dependency: error.dependency, reason: error.internal.reason, check: dependencyHint(config, error.dependency) },
+    `Keyport cannot start: ${name} is not reachable`,
+  );
 }
 
 async function developmentBanner(config: Config, address: string): Promise<string> {

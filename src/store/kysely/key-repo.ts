@@ -2,7 +2,8 @@ import type { Kysely, Selectable, Transaction } from "kysely";
 import { KEY_STATUSES, PROVIDER_IDS } from "../../lib/domain.js";
 import type { ProviderId } from "../../lib/domain.js";
 import { AppError } from "../../lib/errors.js";
-import type { InsertKeyResult, KeyPatch, KeyRepo, NewProviderKey, ProviderKeyRow, SecretReplacement, StatusChange } from "../ports.js";
+import type { InsertKeyResult, KeyPatch, KeyRepo, NewProviderKey, ProviderKeyRow, SecretReplacement, StatusChange, WithEvents } from "../ports.js";
+import { writeAuditEvent } from "./audit-repo.js";
 import type { DialectHooks } from "./dialect-hooks.js";
 import { toBoolean, toMember, toNullableSafeInteger, toSafeInteger } from "./row-values.js";
 import { UNIQUE_INDEXES } from "./schema.js";
@@ -35,6 +36,8 @@ export function toProviderKeyRow(row: Selectable<ProviderKeysTable>): ProviderKe
     costNanoUsd: toSafeInteger(row.cost_nano_usd, "provider_keys.cost_nano_usd"),
   };
 }
+
+const isFound = (row: unknown): boolean => row !== undefined;
 
 function mapOptional(row: Selectable<ProviderKeysTable> | undefined): ProviderKeyRow | undefined {
   return row === undefined ? undefined : toProviderKeyRow(row);
@@ -72,6 +75,23 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
     }
   }
 
+  async function writeEvents(tx: Transaction<Database>, events: WithEvents | undefined): Promise<void> {
+    for (const event of events ?? []) await writeAuditEvent(tx, event);
+  }
+
+  /**
+   * Runs `write` and, when `found` says it found its row, writes `events` in the same transaction.
+   * Without events it is the one statement, outside any transaction.
+   */
+  async function withEvents<T>(events: WithEvents | undefined, write: (executor: Kysely<Database>) => Promise<T>, found: (result: T) => boolean = isFound): Promise<T> {
+    if (events === undefined || events.length === 0) return write(db);
+    return db.transaction().execute(async (tx) => {
+      const result = await write(tx);
+      if (found(result)) await writeEvents(tx, events);
+      return result;
+    });
+  }
+
   async function deactivateOthers(tx: Transaction<Database>, owner: string, provider: ProviderId, keepId: string, at: string): Promise<void> {
     await tx
       .updateTable("provider_keys")
@@ -84,7 +104,7 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
   }
 
   return {
-    async insert(row: NewProviderKey, options: { activate: boolean; at: string }): Promise<InsertKeyResult> {
+    async insert(row: NewProviderKey, options: { activate: boolean; at: string }, events?: WithEvents): Promise<InsertKeyResult> {
       const values = {
         id: row.id,
         owner: row.owner,
@@ -107,14 +127,17 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
         cost_nano_usd: 0,
       };
       const result = await withDuplicateCheck(row.owner, row.fingerprint, async () => {
-        if (!options.activate) {
+        if (!options.activate && (events === undefined || events.length === 0)) {
           await db.insertInto("provider_keys").values(values).execute();
           return;
         }
         await db.transaction().execute(async (tx) => {
-          await hooks.lockOwner(tx, row.owner);
-          await deactivateOthers(tx, row.owner, row.provider, row.id, options.at);
+          if (options.activate) {
+            await hooks.lockOwner(tx, row.owner);
+            await deactivateOthers(tx, row.owner, row.provider, row.id, options.at);
+          }
           await tx.insertInto("provider_keys").values(values).execute();
+          await writeEvents(tx, events);
         });
       });
       return result.ok ? { ok: true } : result;
@@ -145,68 +168,76 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
       );
     },
 
-    async update(owner: string, id: string, patch: KeyPatch, at: string): Promise<ProviderKeyRow | undefined> {
-      const row = await db
-        .updateTable("provider_keys")
-        .set({
-          updated_at: at,
-          ...(patch.label === undefined ? {} : { label: patch.label }),
-          ...(patch.monthlyLimitNanoUsd === undefined ? {} : { monthly_limit_nano_usd: patch.monthlyLimitNanoUsd }),
-        })
-        .where("owner", "=", owner)
-        .where("id", "=", id)
-        .returningAll()
-        .executeTakeFirst();
+    async update(owner: string, id: string, patch: KeyPatch, at: string, events?: WithEvents): Promise<ProviderKeyRow | undefined> {
+      const row = await withEvents(events, (executor) =>
+        executor
+          .updateTable("provider_keys")
+          .set({
+            updated_at: at,
+            ...(patch.label === undefined ? {} : { label: patch.label }),
+            ...(patch.monthlyLimitNanoUsd === undefined ? {} : { monthly_limit_nano_usd: patch.monthlyLimitNanoUsd }),
+          })
+          .where("owner", "=", owner)
+          .where("id", "=", id)
+          .returningAll()
+          .executeTakeFirst(),
+      );
       return mapOptional(row);
     },
 
-    async activate(owner: string, id: string, at: string): Promise<ProviderKeyRow | undefined> {
+    async activate(owner: string, id: string, at: string, events?: WithEvents): Promise<ProviderKeyRow | undefined> {
       // Deactivate first, then activate: the partial unique index on active keys never sees two.
       const row = await db.transaction().execute(async (tx) => {
         await hooks.lockOwner(tx, owner);
         const target = await tx.selectFrom("provider_keys").select("provider").where("owner", "=", owner).where("id", "=", id).executeTakeFirst();
         if (target === undefined) return undefined;
         await deactivateOthers(tx, owner, toMember(target.provider, PROVIDER_IDS, "provider_keys.provider"), id, at);
-        return tx
+        const activated = await tx
           .updateTable("provider_keys")
           .set({ is_active: 1, updated_at: at })
           .where("owner", "=", owner)
           .where("id", "=", id)
           .returningAll()
           .executeTakeFirst();
+        if (activated !== undefined) await writeEvents(tx, events);
+        return activated;
       });
       return mapOptional(row);
     },
 
-    async deactivate(owner: string, id: string, at: string): Promise<ProviderKeyRow | undefined> {
-      const row = await db
-        .updateTable("provider_keys")
-        .set({ is_active: 0, updated_at: at })
-        .where("owner", "=", owner)
-        .where("id", "=", id)
-        .returningAll()
-        .executeTakeFirst();
-      return mapOptional(row);
-    },
-
-    async replaceSecret(owner: string, id: string, replacement: SecretReplacement): Promise<InsertKeyResult & { row?: ProviderKeyRow }> {
-      const result = await withDuplicateCheck(owner, replacement.fingerprint, () =>
-        db
+    async deactivate(owner: string, id: string, at: string, events?: WithEvents): Promise<ProviderKeyRow | undefined> {
+      const row = await withEvents(events, (executor) =>
+        executor
           .updateTable("provider_keys")
-          .set({
-            ciphertext: replacement.ciphertext,
-            key_hint: replacement.keyHint,
-            fingerprint: replacement.fingerprint,
-            status: replacement.status,
-            status_detail: replacement.statusDetail,
-            status_changed_at: replacement.at,
-            last_tested_at: replacement.testedAt,
-            updated_at: replacement.at,
-          })
+          .set({ is_active: 0, updated_at: at })
           .where("owner", "=", owner)
           .where("id", "=", id)
           .returningAll()
           .executeTakeFirst(),
+      );
+      return mapOptional(row);
+    },
+
+    async replaceSecret(owner: string, id: string, replacement: SecretReplacement, events?: WithEvents): Promise<InsertKeyResult & { row?: ProviderKeyRow }> {
+      const result = await withDuplicateCheck(owner, replacement.fingerprint, () =>
+        withEvents(events, (executor) =>
+          executor
+            .updateTable("provider_keys")
+            .set({
+              ciphertext: replacement.ciphertext,
+              key_hint: replacement.keyHint,
+              fingerprint: replacement.fingerprint,
+              status: replacement.status,
+              status_detail: replacement.statusDetail,
+              status_changed_at: replacement.at,
+              last_tested_at: replacement.testedAt,
+              updated_at: replacement.at,
+            })
+            .where("owner", "=", owner)
+            .where("id", "=", id)
+            .returningAll()
+            .executeTakeFirst(),
+        ),
       );
       if (!result.ok) return result;
       // A missing (or another owner's) id: nothing replaced, so no row.
@@ -216,26 +247,32 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
       return { ok: true, row: toProviderKeyRow(result.value) };
     },
 
-    async setStatus(owner: string, id: string, change: StatusChange): Promise<ProviderKeyRow | undefined> {
-      const row = await db
-        .updateTable("provider_keys")
-        .set((eb) => ({
-          status: change.status,
-          status_detail: change.statusDetail,
-          // Records when the status last *changed*; a re-test confirming it keeps the old time.
-          status_changed_at: eb.case().when("status", "=", change.status).then(eb.ref("status_changed_at")).else(change.at).end(),
-          updated_at: change.at,
-          ...(change.testedAt === undefined ? {} : { last_tested_at: change.testedAt }),
-        }))
-        .where("owner", "=", owner)
-        .where("id", "=", id)
-        .returningAll()
-        .executeTakeFirst();
+    async setStatus(owner: string, id: string, change: StatusChange, events?: WithEvents): Promise<ProviderKeyRow | undefined> {
+      const row = await withEvents(events, (executor) =>
+        executor
+          .updateTable("provider_keys")
+          .set((eb) => ({
+            status: change.status,
+            status_detail: change.statusDetail,
+            // Records when the status last *changed*; a re-test confirming it keeps the old time.
+            status_changed_at: eb.case().when("status", "=", change.status).then(eb.ref("status_changed_at")).else(change.at).end(),
+            updated_at: change.at,
+            ...(change.testedAt === undefined ? {} : { last_tested_at: change.testedAt }),
+          }))
+          .where("owner", "=", owner)
+          .where("id", "=", id)
+          .returningAll()
+          .executeTakeFirst(),
+      );
       return mapOptional(row);
     },
 
-    async delete(owner: string, id: string): Promise<boolean> {
-      const result = await db.deleteFrom("provider_keys").where("owner", "=", owner).where("id", "=", id).executeTakeFirst();
+    async delete(owner: string, id: string, events?: WithEvents): Promise<boolean> {
+      const result = await withEvents(
+        events,
+        (executor) => executor.deleteFrom("provider_keys").where("owner", "=", owner).where("id", "=", id).executeTakeFirst(),
+        (deleted) => deleted.numDeletedRows > 0n,
+      );
       const isDeleted = result.numDeletedRows > 0n;
       if (isDeleted) await hooks.afterSecretRemoved(db);
       return isDeleted;

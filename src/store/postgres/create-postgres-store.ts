@@ -1,7 +1,7 @@
 import pg from "pg";
 import { Kysely, PostgresDialect, sql } from "kysely";
-import type { Transaction } from "kysely";
-import { AppError, isAppError } from "../../lib/errors.js";
+import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult, Transaction } from "kysely";
+import { AppError, DependencyUnavailableError, isAppError } from "../../lib/errors.js";
 import { scrubSecrets } from "../../lib/scrub.js";
 import { migrateToLatest } from "../migrations/migrations.js";
 import type { Store } from "../ports.js";
@@ -21,8 +21,8 @@ export type PostgresStoreOptions = {
   /** Maximum pool connections. Default 10. */
   poolSize?: number;
   /**
-   * Called when an idle pooled connection fails (for example the server restarted). The pool
-   * drops that connection and the next query opens a new one. Default: ignore.
+   * Called when a pooled connection fails (for example the server restarted), idle or in use.
+   * The pool drops that connection and the next query opens a new one. Default: ignore.
    */
   onPoolError?: (error: Error) => void;
 };
@@ -82,30 +82,120 @@ async function migrate(db: Kysely<Database>, schema: string | undefined): Promis
   });
 }
 
+/** Socket errors that mean the server cannot be reached (or stopped answering). */
+const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+
+/**
+ * SQLSTATEs of a server that will not serve this connection: class 08 (connection exception),
+ * 57P01–57P03 (shut down, crashed, starting up), 53300 (too many connections).
+ * @see https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300)$/;
+
+/**
+ * pg reports a dropped connection, a connect timeout and a pool client that lost its
+ * connection with these messages and no code.
+ */
+const CONNECTION_LOST_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|not queryable/;
+
+/** Whether `error` says PostgreSQL could not be reached, rather than that a statement failed. */
+export function isConnectionFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  // Node reports a failed connection to every address of a host as one AggregateError.
+  if (error instanceof AggregateError && error.errors.some(isConnectionFailure)) return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && (CONNECTION_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+  return CONNECTION_LOST_MESSAGE.test(error.message);
+}
+
+/** What every request that needs the database answers while it is unreachable. */
+function databaseUnavailable(error: unknown): DependencyUnavailableError {
+  return new DependencyUnavailableError("database", "The database is temporarily unavailable; retry shortly.", {
+    reason: scrubSecrets(error instanceof Error ? error.message : "unknown error"),
+  });
+}
+
+/** A pooled client whose lost connection is a `DependencyUnavailableError`. */
+class ReportingClient implements PostgresPoolClient {
+  constructor(private readonly client: pg.PoolClient) {}
+
+  query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+  query<R>(sqlOrCursor: string | PostgresCursor<R>, parameters: ReadonlyArray<unknown> = []): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    // Streaming (a cursor) is not configured, so Kysely never passes one.
+    if (typeof sqlOrCursor !== "string") throw new Error("cursor queries are not supported");
+    return this.client.query(sqlOrCursor, [...parameters]).then(
+      (result) => result as unknown as PostgresQueryResult<R>,
+      translateConnectionFailure,
+    );
+  }
+
+  release(destroy?: boolean): void {
+    this.client.release(destroy);
+  }
+}
+
+function translateConnectionFailure(error: unknown): never {
+  throw isConnectionFailure(error) ? databaseUnavailable(error) : error;
+}
+
+/**
+ * The pool as Kysely sees it: a connection that cannot be opened, or is lost under a query,
+ * becomes a `DependencyUnavailableError` (503 with `retry-after` wherever it is rendered)
+ * instead of a driver error that would be a 500. Statement errors pass through unchanged.
+ */
+function reportingUnavailable(pool: pg.Pool, onError: (error: Error) => void): PostgresPool {
+  // Kysely keeps one connection object per client it is handed: hand it the same wrapper.
+  const wrappers = new WeakMap<pg.PoolClient, ReportingClient>();
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect().catch(translateConnectionFailure);
+      let wrapper = wrappers.get(client);
+      if (wrapper === undefined) {
+        // The pool listens for errors only on idle clients. A connection lost while checked out
+        // fails its query and then emits `error` on the client: without a listener of its own
+        // that event would end the process. The pool drops the client when it is released.
+        client.on("error", onError);
+        wrapper = new ReportingClient(client);
+        wrappers.set(client, wrapper);
+      }
+      return wrapper;
+    },
+    end: () => pool.end(),
+  };
+}
+
 /**
  * A startup failure without the driver's error object: some (an unparseable URL's `TypeError`)
  * carry the whole connection string, password included, in their properties.
  */
 function toStartupError(error: unknown, url: string): AppError {
-  if (isAppError(error)) return error;
+  if (isAppError(error) && !(error instanceof DependencyUnavailableError)) return error;
   let password: string | undefined;
   try {
     password = decodeURIComponent(new URL(url).password) || undefined;
   } catch {
     password = undefined;
   }
-  const message = error instanceof Error ? error.message : "unknown error";
-  const code = error instanceof Error && "code" in error && typeof error.code === "string" ? error.code : null;
-  return new AppError("unavailable", "Could not open the PostgreSQL database", {
-    internal: { reason: scrubSecrets(password === undefined ? message : message.split(password).join("[redacted]")), code },
+  const message =
+    error instanceof DependencyUnavailableError && typeof error.internal.reason === "string"
+      ? error.internal.reason
+      : error instanceof AggregateError && error.errors[0] instanceof Error
+        ? error.errors[0].message
+        : error instanceof Error
+          ? error.message
+          : "unknown error";
+  return new DependencyUnavailableError("database", "Could not open the PostgreSQL database", {
+    reason: scrubSecrets(password === undefined ? message : message.split(password).join("[redacted]")),
   });
 }
 
 /**
  * Connects a pool to PostgreSQL, migrates the schema and returns the store. int8 columns are
- * read as JS numbers. Rejects with an `internal` AppError when the options are unusable or a
- * migration fails, and with an `unavailable` AppError (scrubbed reason in `internal`, no driver
- * error attached) when the server cannot be reached or refuses the connection.
+ * read as JS numbers. Rejects with an `internal` AppError when the options are unusable, and with
+ * a `DependencyUnavailableError` for `database` (scrubbed reason in `internal`, no driver error
+ * attached) when the server cannot be reached, refuses the connection or a migration fails. Once
+ * open, a lost or refused connection makes a query reject with a `DependencyUnavailableError`.
  */
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<Store> {
   if (options.schema !== undefined && !SCHEMA_PATTERN.test(options.schema)) {
@@ -128,10 +218,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   } catch (error) {
     throw toStartupError(error, options.url);
   }
-  const onPoolError = options.onPoolError;
+  const onPoolError = (error: Error) => options.onPoolError?.(error);
   // Without a listener an idle connection's error would be an unhandled 'error' event.
-  pool.on("error", (error) => onPoolError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pool.on("error", onPoolError);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingUnavailable(pool, onPoolError) }) });
   try {
     await migrate(db, options.schema);
   } catch (error) {
