@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Redacted } from "../lib/redacted.js";
 import { isMasterKeyHex, masterKeyFormatProblem } from "./master-key-rules.js";
+import type { PortalConfig, UpgradeConfig } from "./portal-config.js";
 import type { Tier } from "./tiers.js";
 
 export type JwtVerifierConfig =
@@ -70,6 +71,10 @@ export type Config = {
   redisUrl: Redacted<string> | undefined;
   /** Price table override (JSON); the shipped table when unset. */
   pricingFile: string | undefined;
+  /** Portal links, sessions and the Settings page. */
+  portal: PortalConfig;
+  /** What users on a plan without BYOK are told instead of "add your own key". */
+  upgrade: UpgradeConfig;
 };
 
 export type GatewayConfig = {
@@ -191,6 +196,12 @@ export const envSchema = z.object({
   KEYPORT_FALLBACK_ON_INVALID: z.enum(["platform", "error"]).optional(),
   KEYPORT_RATE_LIMIT_ON_ERROR: z.enum(["open", "closed"]).optional(),
   KEYPORT_KEY_CACHE_TTL_MS: integerFromString(60_000, 1, 3_600_000),
+  KEYPORT_PUBLIC_URL: optionalString,
+  KEYPORT_FRAME_ANCESTORS: optionalString,
+  KEYPORT_PORTAL_LINK_TTL_SECONDS: integerFromString(300, 30, 3600),
+  KEYPORT_PORTAL_SESSION_TTL_SECONDS: integerFromString(3600, 300, 86_400),
+  KEYPORT_UPGRADE_HINT: optionalString,
+  KEYPORT_UPGRADE_URL: optionalString,
 });
 
 export type Env = z.input<typeof envSchema>;

@@ -12,6 +12,7 @@ import {
   type TrustProxy,
 } from "./config-schema.js";
 import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
+import { parsePortalConfig, parseUpgradeConfig } from "./portal-config.js";
 import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
 
 /** Raised with every configuration problem at once, so an operator fixes them in one go. */
@@ -64,6 +65,8 @@ export function loadConfig(env: Env): Config {
 
   const database = parseDatabase(values.DATABASE_URL, dataDir, problems);
   const trustProxy = parseTrustProxy(values.KEYPORT_TRUST_PROXY, problems);
+  const portal = parsePortalConfig(values, nodeEnv, problems);
+  const upgrade = parseUpgradeConfig(values, problems);
 
   if (problems.length > 0 || jwtVerifier === undefined || database === undefined) throw new ConfigError(problems);
 
@@ -119,6 +122,8 @@ export function loadConfig(env: Env): Config {
     },
     redisUrl: values.REDIS_URL === undefined ? undefined : redacted(values.REDIS_URL),
     pricingFile: values.KEYPORT_PRICING_FILE,
+    portal,
+    upgrade,
   };
   return deepFreeze(config);
 }

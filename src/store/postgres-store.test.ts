@@ -36,10 +36,10 @@ await describePostgres("postgres store", (url) => {
     await client.connect();
     try {
       const applied = await client.query(`select name from "${schema}".kysely_migration order by name`);
-      expect(applied.rows).toEqual([{ name: "0001_foundation" }, { name: "0002_usage" }, { name: "0003_usage_daily" }, { name: "0004_drop_usage_key_index" }]);
+      expect(applied.rows).toEqual([{ name: "0001_foundation" }, { name: "0002_usage" }, { name: "0003_usage_daily" }, { name: "0004_drop_usage_key_index" }, { name: "0007_portal_sessions" }]);
       const tables = await client.query("select table_name from information_schema.tables where table_schema = $1", [schema]);
       expect(tables.rows.map((row: { table_name: string }) => row.table_name)).toEqual(
-        expect.arrayContaining(["audit_events", "data_keys", "idempotency_keys", "master_keys", "provider_keys", "usage_daily", "usage_records"]),
+        expect.arrayContaining(["audit_events", "data_keys", "idempotency_keys", "master_keys", "portal_sessions", "provider_keys", "usage_daily", "usage_records"]),
       );
     } finally {
       await client.end();

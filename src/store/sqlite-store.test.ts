@@ -124,7 +124,7 @@ describe("sqlite store file handling", () => {
     try {
       expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
       const applied = raw.prepare("select name from kysely_migration order by name").all();
-      expect(applied).toEqual([{ name: "0001_foundation" }, { name: "0002_usage" }, { name: "0003_usage_daily" }, { name: "0004_drop_usage_key_index" }]);
+      expect(applied).toEqual([{ name: "0001_foundation" }, { name: "0002_usage" }, { name: "0003_usage_daily" }, { name: "0004_drop_usage_key_index" }, { name: "0007_portal_sessions" }]);
     } finally {
       raw.close();
     }

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../lib/ids.js";
 import { newKey, newOwner } from "./fixtures.contract.js";
 import type { AuditEvent, NewProviderKey, ProviderKeyRow, Store } from "./ports.js";
+import { describePortalSessionContract } from "./portal-sessions.contract.js";
 import { describeUsageSummaryContract } from "./usage-summary.contract.js";
 import { describeUsageContract } from "./usage.contract.js";
 
@@ -437,6 +438,7 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
 
     describeUsageContract(() => store);
     describeUsageSummaryContract(() => store);
+    describePortalSessionContract(() => store);
 
     describe("lifecycle", () => {
       it("answers ping and closes idempotently; a closed store refuses work", async () => {

@@ -7,6 +7,7 @@ import type { DialectHooks } from "./dialect-hooks.js";
 import { createIdempotencyRepo } from "./idempotency-repo.js";
 import { createKeyRepo } from "./key-repo.js";
 import { createMasterKeyRepo } from "./master-key-repo.js";
+import { createPortalSessionRepo } from "./portal-session-repo.js";
 import type { Database } from "./schema.js";
 import { createUsageRepo } from "./usage-repo.js";
 
@@ -24,6 +25,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     audit: createAuditRepo(db),
     idempotency: createIdempotencyRepo(db),
     usage: createUsageRepo(db, hooks.usageBatchWriter),
+    portalSessions: createPortalSessionRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },

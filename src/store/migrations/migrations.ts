@@ -6,6 +6,7 @@ import { foundationMigration } from "./0001-foundation.js";
 import { usageMigration } from "./0002-usage.js";
 import { usageDailyMigration } from "./0003-usage-daily.js";
 import { dropUsageKeyIndexMigration } from "./0004-drop-usage-key-index.js";
+import { portalSessionsMigration } from "./0007-portal-sessions.js";
 
 /**
  * Every migration, in order. The list is static because the code runs compiled from dist/,
@@ -17,6 +18,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, create: (dialect: StoreD
   ["0002_usage", usageMigration],
   ["0003_usage_daily", usageDailyMigration],
   ["0004_drop_usage_key_index", dropUsageKeyIndexMigration],
+  ["0007_portal_sessions", portalSessionsMigration],
 ];
 
 /** A Kysely migration provider over the static list, built for one dialect. */
