@@ -135,7 +135,7 @@ describe("keyport serve on a fresh clone", () => {
     expect(tested.body.key.status).not.toBe("undecryptable");
     // `keyport token` in the same directory signs with the same development secret.
     const otherToken = await newToken(cli, env, cwd, "someone-else");
-    expect(await requestJson("GET", `${second.url}/api/v1/api-keys`, { token: otherToken })).toEqual({ status: 200, body: { keys: [] } });
+    expect(await requestJson("GET", `${second.url}/api/v1/api-keys`, { token: otherToken })).toMatchObject({ status: 200, body: { keys: [] } });
     await stopServer(second);
   }, 90_000);
 });
