@@ -72,6 +72,9 @@ export type KeyportClientOptions = {
 
 type Method = "get" | "post" | "put" | "patch" | "delete";
 
+/** A route of the API document, or one under `/api/v1` that a newer Keyport has (untyped). */
+export type ApiPath = keyof paths | `/api/v1/${string}`;
+
 /** The JSON body of one answer of one operation. */
 type JsonResponse<K extends keyof operations, S extends keyof operations[K]["responses"]> = operations[K]["responses"][S] extends {
   content: { "application/json": infer Body };
@@ -101,7 +104,7 @@ export function createKeyportClient(options: KeyportClientOptions) {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => fetch(input, init));
 
-  function url(path: keyof paths, request: RequestOptions): string {
+  function url(path: ApiPath, request: RequestOptions): string {
     const filled = path.replace(/\{(\w+)\}/g, (_match, name: string) => {
       const value = request.path?.[name];
       if (value === undefined) throw new TypeError(`Missing path parameter ${name} for ${path}`);
@@ -117,7 +120,7 @@ export function createKeyportClient(options: KeyportClientOptions) {
    * One request to a route of the API document. The typed methods below use it; it is exported
    * for routes added to Keyport after this client was built. Throws `KeyportError`.
    */
-  async function request<T>(method: Method, path: keyof paths, request: RequestOptions = {}): Promise<T> {
+  async function request<T>(method: Method, path: ApiPath, request: RequestOptions = {}): Promise<T> {
     const headers: Record<string, string> = { accept: request.expect === "text" ? "text/csv, application/json" : "application/json", ...request.headers };
     const token = typeof options.token === "function" ? await options.token() : options.token;
     if (token !== undefined) headers.authorization = `Bearer ${token}`;

@@ -37,14 +37,15 @@ export function hashToken(token: string): string {
 export function createPortalSessions({ repo, clock, linkTtlSeconds, sessionTtlSeconds }: PortalSessionsDeps) {
   let lastSweepMs = 0;
 
-  async function createLink(grant: PortalGrant): Promise<CreatedLink> {
+  /** `ttlSeconds`: the link's lifetime; default the configured one (the development banner's link lasts longer). */
+  async function createLink(grant: PortalGrant, ttlSeconds: number = linkTtlSeconds): Promise<CreatedLink> {
     const now = clock.now();
     if (now.getTime() - lastSweepMs > SWEEP_EVERY_MS) {
       lastSweepMs = now.getTime();
       await repo.sweep(new Date(now.getTime() - SWEEP_AFTER_MS).toISOString());
     }
     const token = randomBytes(TOKEN_BYTES).toString("base64url");
-    const expiresAt = new Date(now.getTime() + linkTtlSeconds * 1000).toISOString();
+    const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
     await repo.insertLink({ ...grant, id: newId("ps", now.getTime()), linkHash: hashToken(token), createdAt: now.toISOString(), linkExpiresAt: expiresAt });
     return { token, expiresAt };
   }
