@@ -38,7 +38,7 @@ export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "data/**", "bench/results/**", "coverage/**"] },
   ...tseslint.configs.recommended,
   {
-    files: ["**/*.ts"],
+    files: ["**/*.ts", "**/*.tsx"],
     rules: {
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-non-null-assertion": "error",
@@ -49,7 +49,7 @@ export default tseslint.config(
     },
   },
   // Tool configuration files must default-export.
-  { files: ["vitest.config.ts"], rules: { "no-restricted-syntax": "off" } },
+  { files: ["vitest.config.ts", "web/vite.config.ts"], rules: { "no-restricted-syntax": "off" } },
   // The import resolver is loaded with require() by the lint machinery.
   { files: ["lint/**/*.cjs"], languageOptions: { sourceType: "commonjs" }, rules: { "@typescript-eslint/no-require-imports": "off" } },
   {

@@ -39,6 +39,7 @@ export const LAYERS = [
     mayImport: ["audit", "crypto", "limits", "providers", "store-ports", "lib"],
     packages: [],
   },
+  { layer: "portal", files: "src/portal/**", mayImport: ["config", "store-ports", "lib"], packages: [] },
   {
     layer: "notifications",
     files: "src/notifications/**",
@@ -54,16 +55,18 @@ export const LAYERS = [
   {
     layer: "api",
     files: "src/api/**",
-    mayImport: ["auth", "audit", "config", "notifications", "usage", "vault", "lib"],
+    mayImport: ["auth", "audit", "config", "notifications", "portal", "usage", "vault", "lib"],
     packages: ["fastify", "@fastify/*"],
   },
   { layer: "mock-provider", files: "src/mock-provider/**", mayImport: ["lib"], packages: [] },
   {
     layer: "cli",
     files: "src/cli/**",
-    mayImport: ["app", "auth", "config", "crypto", "mock-provider", "vault", "lib"],
+    mayImport: ["app", "auth", "config", "crypto", "mock-provider", "portal", "vault", "lib"],
     packages: [],
   },
+  // keyport/client ships to platform backends on its own: it imports nothing else from src.
+  { layer: "client", files: "src/client/**", mayImport: [], packages: [] },
   { layer: "app", files: "src/app*.ts", mayImport: ["*"], packages: ["*"] },
 ];
 

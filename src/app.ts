@@ -9,11 +9,17 @@ import { registerKeyRoutes } from "./api/key-routes.js";
 import { registerNotificationRoutes } from "./api/notification-routes.js";
 import { NOTIFICATION_SCHEMAS } from "./api/notification-schemas.js";
 import { createNotificationServices } from "./app-notifications.js";
+import { createKeyRouting } from "./api/key-routing-view.js";
+import { createOperatorAuthenticate } from "./api/operator-authenticate.js";
+import { createPortalAuthenticate } from "./api/portal-authenticate.js";
+import { registerPortalPageRoutes } from "./api/portal-page-routes.js";
+import { registerOperatorPortalRoutes, registerPortalSessionRoutes } from "./api/portal-session-routes.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
 import { logHealthChanges } from "./app-health.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createProxyTrust } from "./auth/client-address.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
+import { createOperatorTokenCheck } from "./auth/operator-token.js";
 import { createTokenAuthenticator } from "./auth/token-authenticator.js";
 import { createMemoryCacheCoordinator } from "./cache/memory-coordinator.js";
 import { createKeyCache } from "./cache/key-cache.js";
@@ -30,6 +36,10 @@ import { createLogger } from "./lib/logger.js";
 import { createAuthFailureThrottle } from "./limits/auth-failure-throttle.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
 import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
+import { loadPageAssets } from "./portal/page-assets.js";
+import { pageSecurityHeaders } from "./portal/page-headers.js";
+import { createPortalSessions, type PortalSessions } from "./portal/portal-sessions.js";
+import { createSessionCookie } from "./portal/session-cookie.js";
 import { createGatewayAdapters } from "./providers/gateway-registry.js";
 import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
@@ -60,6 +70,8 @@ export type AppOverrides = {
   clock?: Clock;
   /** PostgreSQL schema to use instead of `public` (isolated test runs). */
   postgresSchema?: string;
+  /** The built Settings page; default dist/web. */
+  pageDir?: string;
 };
 
 export type KeyportApp = {
@@ -68,6 +80,8 @@ export type KeyportApp = {
   logger: Logger;
   /** Dependency states, degradations and readiness (what `/readyz` shows; for metrics too). */
   health: HealthRegistry;
+  /** Portal links (the development banner prints one). */
+  portal: PortalSessions;
   /** Stops accepting calls, lets in-flight calls and streams finish, flushes usage, closes pools. */
   close(): Promise<void>;
 };
@@ -216,6 +230,17 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
     });
 
+    const portal = createPortalSessions({
+      repo: store.portalSessions,
+      clock,
+      linkTtlSeconds: config.portal.linkTtlSeconds,
+      sessionTtlSeconds: config.portal.sessionTtlSeconds,
+    });
+    const sessionCookie = createSessionCookie(config.portal);
+    const hasTier = (tier: string) => Object.hasOwn(config.tiers, tier);
+    const pageAssets = loadPageAssets(overrides.pageDir);
+    if (!pageAssets.built) logger.warn("the Settings page is not built (dist/web): run `npm run build`");
+
     const preRouter: PreRouter = {};
     const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: trust, version: VERSION });
     const probe = createDependencyProbe({
@@ -229,12 +254,35 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     registerHealthRoutes(http, { registry: health, probe });
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
-      scope.addHook("onRequest", createAuthenticate(authenticator));
+      scope.addHook(
+        "onRequest",
+        createAuthenticate(
+          authenticator,
+          createPortalAuthenticate({ sessions: portal, cookie: sessionCookie, hasTier, publicOrigin: config.portal.publicUrl }),
+        ),
+      );
       logCompletedRequests(scope);
-      registerKeyRoutes(scope, { keyService, createKey });
+      registerKeyRoutes(scope, {
+        keyService,
+        createKey,
+        routing: createKeyRouting({ tiers: config.tiers, platformKeys: config.platformKeys, upgrade: config.upgrade }),
+      });
+      registerPortalSessionRoutes(scope, { sessions: portal, cookie: sessionCookie });
       registerAuditRoutes(scope, { auditLog });
       registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
       registerNotificationRoutes(scope, { listEvents: notifications.listEvents, webhookSecrets: notifications.webhookSecrets });
+    });
+    await http.register(async (scope) => {
+      scope.addHook("onRequest", createOperatorAuthenticate({ isConfigured: config.adminToken !== undefined, isOperatorToken: createOperatorTokenCheck(config.adminToken) }));
+      logCompletedRequests(scope);
+      registerOperatorPortalRoutes(scope, { sessions: portal, hasTier, defaultTier: config.defaultTier, publicOrigin: config.portal.publicUrl });
+    });
+    registerPortalPageRoutes(http, {
+      sessions: portal,
+      cookie: sessionCookie,
+      assets: pageAssets,
+      headers: pageSecurityHeaders(config.portal),
+      sessionTtlSeconds: config.portal.sessionTtlSeconds,
     });
     preRouter.dispatch = createGatewayDispatch({ proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes, log: logger });
     notifications.worker.start();
@@ -254,7 +302,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // From here on; what the start itself found is logged once, above, or stops the start.
     logHealthChanges(health, logger);
-    return { http, store, logger, health, close: closeAll };
+    return { http, store, logger, health, portal, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

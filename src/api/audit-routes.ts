@@ -14,6 +14,7 @@ export function registerAuditRoutes(app: FastifyInstance, { auditLog }: { auditL
     {
       schema: {
         tags: ["audit"],
+        operationId: "listAuditEvents",
         summary: "The owner's audit trail, newest first, cursor-paginated",
         querystring: AuditQuery,
         response: { 200: AuditList, ...commonErrorResponses },

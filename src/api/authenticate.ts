@@ -4,6 +4,7 @@ import { readBearerToken } from "../auth/read-credential.js";
 import type { TokenAuthenticator } from "../auth/token-authenticator.js";
 import type { Actor } from "../audit/audit-log.js";
 import { AppError, isAppError } from "../lib/errors.js";
+import type { PortalAuthenticate } from "./portal-authenticate.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -12,12 +13,19 @@ declare module "fastify" {
 }
 
 /**
- * onRequest hook for end-user routes: a valid JWT or a 401 (429 once the client's address has
- * failed too often). The reason is logged, not rendered, so a caller cannot probe which check
- * failed.
+ * onRequest hook for end-user routes: a valid JWT, or (without an Authorization header) a portal
+ * session cookie, or a 401 (429 once the client's address has failed too often). The reason is
+ * logged, not rendered, so a caller cannot probe which check failed.
  */
-export function createAuthenticate(authenticator: TokenAuthenticator) {
+export function createAuthenticate(authenticator: TokenAuthenticator, authenticatePortal?: PortalAuthenticate) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
+    if (request.headers.authorization === undefined && authenticatePortal !== undefined) {
+      const principal = await authenticatePortal(request);
+      if (principal !== undefined) {
+        request.principal = principal;
+        return;
+      }
+    }
     const token = readBearerToken(request.headers, { allowXApiKey: false });
     if (token === undefined) {
       throw new AppError("unauthenticated", "Missing credentials: send Authorization: Bearer <JWT>.");

@@ -8,6 +8,7 @@ import { AppError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { renderApiError, toAppError } from "./error-envelope.js";
 import { assertUtf8Json, parseJsonBody } from "./json-body.js";
+import { nameSchemaComponents } from "./openapi-components.js";
 
 /**
  * Requests served ahead of Fastify's router (the gateway). Filled in after the server is created,
@@ -49,6 +50,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     return503OnClosing: true,
   });
   app.decorateRequest("principal", null);
+  app.decorateRequest("portalSession", null);
   // JSON in UTF-8 is the only body the management API reads: Fastify's own parsers (including
   // text/plain, which would hand a string to the schema) go, so any other type is a 415.
   app.removeAllContentTypeParsers();
@@ -85,9 +87,16 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
         version: options.version,
         description: "Bring-your-own-key vault and LLM gateway. End-user routes take `Authorization: Bearer <JWT>`.",
       },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          operator: { type: "http", scheme: "bearer", description: "KEYPORT_ADMIN_TOKEN" },
+          portalSession: { type: "apiKey", in: "cookie", name: "keyport_session", description: "set by a portal link; writes also need x-csrf-token" },
+        },
+      },
+      security: [{ bearer: [] }, { portalSession: [] }],
     },
+    transformObject: (document) => ("openapiObject" in document ? nameSchemaComponents(document.openapiObject) : document.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());

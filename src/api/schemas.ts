@@ -1,10 +1,12 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { AUDIT_EVENT_TYPES, KEY_CHECK_RESULTS, KEY_STATUSES, PROVIDER_IDS } from "../lib/domain.js";
+import { type ErrorCode, errorCodes } from "../lib/errors.js";
 
 /**
  * Request and response schemas of the management API. Requests reject unknown fields and wrong
  * types (Ajv runs without coercion or stripping); responses are allowlists: a field that is not
- * listed here never leaves the server.
+ * listed here never leaves the server. A schema's `title` names it in the OpenAPI document
+ * (`components.schemas`, see `openapi-components.ts`), which the typed client is generated from.
  */
 
 /** A string enum whose static type is the literal union (TypeBox's `Union` of a mapped array loses it). */
@@ -30,7 +32,7 @@ export const CreateKeyBody = Type.Object(
     label: Type.Optional(Label),
     activate: Type.Optional(Type.Boolean()),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "CreateApiKeyRequest" },
 );
 export type CreateKeyBody = Static<typeof CreateKeyBody>;
 
@@ -40,11 +42,11 @@ export const UpdateKeyBody = Type.Object(
     isActive: Type.Optional(Type.Boolean()),
     monthlyLimitUsd: Type.Optional(Type.Union([UsdAmount, Type.Null()])),
   },
-  { additionalProperties: false, minProperties: 1 },
+  { additionalProperties: false, minProperties: 1, title: "UpdateApiKeyRequest" },
 );
 export type UpdateKeyBody = Static<typeof UpdateKeyBody>;
 
-export const ReplaceSecretBody = Type.Object({ apiKey: ApiKeyInput }, { additionalProperties: false });
+export const ReplaceSecretBody = Type.Object({ apiKey: ApiKeyInput }, { additionalProperties: false, title: "ReplaceApiKeySecretRequest" });
 export type ReplaceSecretBody = Static<typeof ReplaceSecretBody>;
 
 export const ListKeysQuery = Type.Object({ provider: Type.Optional(Provider) }, { additionalProperties: false });
@@ -68,15 +70,18 @@ export const KeyObject = Type.Object(
     totalRequests: Type.Integer(),
     totalTokens: Type.Integer(),
     estimatedCostUsd: Type.Number(),
+    byokAllowed: Type.Optional(
+      Type.Boolean({ description: "whether the caller's plan lets calls use this key; stored keys stay stored either way" }),
+    ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "ApiKey" },
 );
 
-export const KeyList = Type.Object({ keys: Type.Array(KeyObject) }, { additionalProperties: false });
+export const KeyList = Type.Object({ keys: Type.Array(KeyObject) }, { additionalProperties: false, title: "ApiKeyList" });
 
 export const KeyTestResult = Type.Object(
   { result: literalUnion(KEY_CHECK_RESULTS), message: Type.String(), key: KeyObject },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "ApiKeyTestResult" },
 );
 
 export const AuditQuery = Type.Object(
@@ -100,22 +105,27 @@ export const AuditEventObject = Type.Object(
     detail: Type.Record(Type.String(), Type.Unknown()),
     createdAt: Timestamp,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "AuditEvent" },
 );
 
 export const AuditList = Type.Object(
   { events: Type.Array(AuditEventObject), nextCursor: Type.Union([Type.String(), Type.Null()]) },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "AuditEventList" },
 );
 
 export const ErrorEnvelope = Type.Object(
   {
     error: Type.Object(
-      { type: Type.String(), code: Type.String(), message: Type.String(), requestId: Type.String() },
+      {
+        type: Type.String(),
+        code: literalUnion(Object.keys(errorCodes) as ErrorCode[]),
+        message: Type.String(),
+        requestId: Type.String(),
+      },
       { additionalProperties: false },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "Error" },
 );
 
 /** Error responses every authenticated route can give. */

@@ -34,19 +34,27 @@ const UsageReport = Type.Object(
     totals: Type.Object(Row, { additionalProperties: false }),
     series: Type.Array(Type.Object({ group: Type.String(), ...Row }, { additionalProperties: false })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "UsageReport" },
 );
 
 /** `GET /api/v1/usage` and `/api/v1/usage.csv`: the owner's tokens, requests and estimated cost. */
 export function registerUsageRoutes(app: FastifyInstance, { report }: { report: UsageReporter }): void {
   app.get(
     "/api/v1/usage",
-    { schema: { tags: ["usage"], summary: "Usage totals and series", querystring: UsageQuery, response: { 200: UsageReport, ...commonErrorResponses } } },
+    { schema: { tags: ["usage"], operationId: "getUsage", summary: "Usage totals and series", querystring: UsageQuery, response: { 200: UsageReport, ...commonErrorResponses } } },
     async (request) => report(principalOf(request).owner, request.query as UsageQuery),
   );
   app.get(
     "/api/v1/usage.csv",
-    { schema: { tags: ["usage"], summary: "The usage series as CSV", querystring: UsageQuery } },
+    {
+      schema: {
+        tags: ["usage"],
+        operationId: "getUsageCsv",
+        summary: "The usage series as CSV",
+        querystring: UsageQuery,
+        response: { 200: { description: "One row per group", content: { "text/csv": { schema: { type: "string" } } } }, ...commonErrorResponses },
+      },
+    },
     async (request, reply) => {
       const result = await report(principalOf(request).owner, request.query as UsageQuery);
       return reply

@@ -4,7 +4,7 @@ import path from "node:path";
 
 /** A development secret generated for this start and not yet written to its file. */
 export type GeneratedSecret = {
-  variable: "ENCRYPTION_KEY" | "KEYPORT_JWT_SECRET";
+  variable: "ENCRYPTION_KEY" | "KEYPORT_JWT_SECRET" | "KEYPORT_ADMIN_TOKEN";
   /** Absolute path of the file it belongs in. */
   file: string;
   value: string;
@@ -23,12 +23,16 @@ export type DevSecretsResult = {
   generated: GeneratedSecret[];
 };
 
+/** The development operator token's file under the data directory. */
+export const ADMIN_TOKEN_FILE = "admin-token";
+
 const PRODUCTION_REMINDER =
   "Development secrets are for trying Keyport out. Production (NODE_ENV=production) must set ENCRYPTION_KEY and a JWT verifier itself.";
 
 /**
- * Outside production, fills in ENCRYPTION_KEY and KEYPORT_JWT_SECRET from files under the data
- * directory, or generates them when the files are missing, so `npm start` needs no setup. A key
+ * Outside production, fills in ENCRYPTION_KEY, KEYPORT_JWT_SECRET and KEYPORT_ADMIN_TOKEN (so
+ * portal links can be tried) from files under the data directory, or generates them when the
+ * files are missing, so `npm start` needs no setup. A key
  * file next to the database it protects is fine for trying Keyport out and wrong for production,
  * which never reads these files.
  */
@@ -58,6 +62,9 @@ export function withDevSecrets(env: Record<string, string | undefined>): DevSecr
   }
   if (!hasVerifier) {
     next.KEYPORT_JWT_SECRET = readOrGenerate("KEYPORT_JWT_SECRET", "jwt-secret", () => randomBytes(48).toString("base64url"));
+  }
+  if (env.KEYPORT_ADMIN_TOKEN === undefined || env.KEYPORT_ADMIN_TOKEN.trim() === "") {
+    next.KEYPORT_ADMIN_TOKEN = readOrGenerate("KEYPORT_ADMIN_TOKEN", ADMIN_TOKEN_FILE, () => randomBytes(32).toString("base64url"));
   }
   if (warnings.length > 0 || generated.length > 0) warnings.push(PRODUCTION_REMINDER);
   return { env: next, warnings, generated };

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Redacted } from "../lib/redacted.js";
 import { isMasterKeyHex, masterKeyFormatProblem } from "./master-key-rules.js";
 import type { NotificationsConfig } from "./notifications-config.js";
+import type { PortalConfig, UpgradeConfig } from "./portal-config.js";
 import type { Tier } from "./tiers.js";
 
 export type JwtVerifierConfig =
@@ -78,6 +79,10 @@ export type Config = {
   pricingFile: string | undefined;
   /** Webhooks and email for notification events. */
   notifications: NotificationsConfig;
+  /** Portal links, sessions and the Settings page. */
+  portal: PortalConfig;
+  /** What users on a plan without BYOK are told instead of "add your own key". */
+  upgrade: UpgradeConfig;
 };
 
 export type GatewayConfig = {
@@ -213,6 +218,12 @@ export const envSchema = z.object({
   KEYPORT_NOTIFICATION_POLL_MS: integerFromString(1_000, 10, 60_000),
   SMTP_URL: optionalString,
   SMTP_FROM: optionalString,
+  KEYPORT_PUBLIC_URL: optionalString,
+  KEYPORT_FRAME_ANCESTORS: optionalString,
+  KEYPORT_PORTAL_LINK_TTL_SECONDS: integerFromString(300, 30, 3600),
+  KEYPORT_PORTAL_SESSION_TTL_SECONDS: integerFromString(3600, 300, 86_400),
+  KEYPORT_UPGRADE_HINT: optionalString,
+  KEYPORT_UPGRADE_URL: optionalString,
 });
 
 export type Env = z.input<typeof envSchema>;

@@ -13,6 +13,7 @@ import {
 } from "./config-schema.js";
 import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
 import { parseNotificationsConfig } from "./notifications-config.js";
+import { parsePortalConfig, parseUpgradeConfig } from "./portal-config.js";
 import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
 
 /** Raised with every configuration problem at once, so an operator fixes them in one go. */
@@ -66,6 +67,8 @@ export function loadConfig(env: Env): Config {
   const database = parseDatabase(values.DATABASE_URL, dataDir, problems);
   const trustProxy = parseTrustProxy(values.KEYPORT_TRUST_PROXY, problems);
   const notifications = parseNotificationsConfig(values, problems);
+  const portal = parsePortalConfig(values, nodeEnv, problems);
+  const upgrade = parseUpgradeConfig(values, problems);
 
   if (problems.length > 0 || jwtVerifier === undefined || database === undefined) throw new ConfigError(problems);
 
@@ -123,6 +126,8 @@ export function loadConfig(env: Env): Config {
     redisPrefix: values.KEYPORT_REDIS_PREFIX ?? "keyport:",
     pricingFile: values.KEYPORT_PRICING_FILE,
     notifications,
+    portal,
+    upgrade,
   };
   return deepFreeze(config);
 }

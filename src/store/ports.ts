@@ -334,6 +334,57 @@ export type WebhookSecretRepo = {
   rotate(owner: string, next: { sealed: string; at: string; previousExpiresAt: string }): Promise<WebhookSecretRow | undefined>;
 };
 
+/** How the Settings page looks, so it matches the platform that opened it. */
+export type PortalTheme = {
+  mode?: "light" | "dark";
+  /** `#rrggbb`. */
+  accentColor?: string;
+  productName?: string;
+};
+
+/** What a portal session grants: the owner's Settings page, as `sub`, on `tier`. */
+export type PortalGrant = {
+  owner: string;
+  sub: string;
+  tier: string;
+  returnUrl: string | null;
+  theme: PortalTheme;
+};
+
+export type NewPortalLink = PortalGrant & {
+  id: string;
+  /** SHA-256 of the link token (base64url); the token itself is never stored. */
+  linkHash: string;
+  createdAt: string;
+  linkExpiresAt: string;
+};
+
+export type PortalSessionRow = PortalGrant & {
+  id: string;
+  sessionExpiresAt: string;
+};
+
+/** Why a link did not open: `unknown` (no such link), `used` (opened before) or `expired`. */
+export type PortalOpenRefusal = { reason: "unknown" } | { reason: "used" | "expired"; returnUrl: string | null };
+
+export type PortalSessionRepo = {
+  insertLink(link: NewPortalLink): Promise<void>;
+  /**
+   * Opens a link: succeeds once, on whichever instance asks first, and only before the link
+   * expires (one conditional UPDATE). The session's token hash is stored with the row.
+   */
+  open(
+    linkHash: string,
+    session: { sessionHash: string; at: string; sessionExpiresAt: string },
+  ): Promise<{ ok: true; session: PortalSessionRow } | ({ ok: false } & PortalOpenRefusal)>;
+  /** The live session with this token hash, if it has not expired at `at`. */
+  findSession(sessionHash: string, at: string): Promise<PortalSessionRow | undefined>;
+  /** Ends a session before it expires. */
+  deleteSession(sessionHash: string): Promise<boolean>;
+  /** Removes links and sessions that ended before `before`. */
+  sweep(before: string): Promise<number>;
+};
+
 export type Store = {
   readonly dialect: "sqlite" | "postgres";
   readonly keys: KeyRepo;
@@ -344,6 +395,7 @@ export type Store = {
   readonly usage: UsageRepo;
   readonly notifications: NotificationRepo;
   readonly webhookSecrets: WebhookSecretRepo;
+  readonly portalSessions: PortalSessionRepo;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

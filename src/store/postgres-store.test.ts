@@ -40,7 +40,7 @@ await describePostgres("postgres store", (url) => {
       expect(applied.rows).toEqual(knownMigrationNames().map((name) => ({ name })));
       const tables = await client.query("select table_name from information_schema.tables where table_schema = $1", [schema]);
       expect(tables.rows.map((row: { table_name: string }) => row.table_name)).toEqual(
-        expect.arrayContaining(["audit_events", "data_keys", "idempotency_keys", "master_keys", "provider_keys", "usage_daily", "usage_records"]),
+        expect.arrayContaining(["audit_events", "data_keys", "idempotency_keys", "master_keys", "portal_sessions", "provider_keys", "usage_daily", "usage_records"]),
       );
     } finally {
       await client.end();

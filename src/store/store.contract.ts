@@ -3,6 +3,7 @@ import { newId } from "../lib/ids.js";
 import { newKey, newOwner } from "./fixtures.contract.js";
 import type { AuditEvent, NewProviderKey, ProviderKeyRow, Store } from "./ports.js";
 import { describeNotificationsContract } from "./notifications.contract.js";
+import { describePortalSessionContract } from "./portal-sessions.contract.js";
 import { describeUsageSummaryContract } from "./usage-summary.contract.js";
 import { describeUsageContract } from "./usage.contract.js";
 
@@ -493,6 +494,7 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
     describeUsageContract(() => store);
     describeUsageSummaryContract(() => store);
     describeNotificationsContract(() => store);
+    describePortalSessionContract(() => store);
 
     describe("lifecycle", () => {
       it("answers ping and closes idempotently; a closed store refuses work", async () => {

@@ -62,7 +62,8 @@ async function stateOf(keyport: TestKeyport, caller: Caller, submittedKeys: read
   const rejections = events.filter((event) => event.type === "key.rejected");
   for (const key of submittedKeys) expect(leakedFragments(JSON.stringify(rejections), key)).toEqual([]);
   return {
-    keys: keys.text,
+    // The keys themselves; the listing's plan and routing follow from them and the caller's tier.
+    keys: JSON.stringify(keys.body.keys),
     audit: JSON.stringify({ events: events.filter((event) => event.type !== "key.rejected"), nextCursor: audit.body.nextCursor }),
     rejections: rejections.map(({ detail }) => ({ operation: detail.operation, reason: detail.reason }) as Rejection),
   };
@@ -73,7 +74,7 @@ function rejected(state: State, operation: Rejection["operation"], reason: Rejec
   return { ...state, rejections: [{ operation, reason }, ...state.rejections] };
 }
 
-const EMPTY_STATE: State = { keys: JSON.stringify({ keys: [] }), audit: JSON.stringify({ events: [], nextCursor: null }), rejections: [] };
+const EMPTY_STATE: State = { keys: JSON.stringify([]), audit: JSON.stringify({ events: [], nextCursor: null }), rejections: [] };
 
 /** Length of the well-known, non-secret prefix of a key shape. */
 function publicPrefixLength(key: string): number {
@@ -690,7 +691,7 @@ describe("management API errors", () => {
       expect(second.status, second.text).toBe(201);
       expect(second.body).toEqual(first.body);
       const state = await stateOf(keyport, caller);
-      expect((JSON.parse(state.keys) as { keys: Array<{ id: string }> }).keys.map((key) => key.id)).toEqual([first.body.id]);
+      expect((JSON.parse(state.keys) as Array<{ id: string }>).map((key) => key.id)).toEqual([first.body.id]);
       const events = (JSON.parse(state.audit) as { events: Array<{ type: string }> }).events;
       expect(events.filter((event) => event.type === "key.created")).toHaveLength(1);
     });

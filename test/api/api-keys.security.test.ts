@@ -141,10 +141,10 @@ describe("owner isolation", () => {
 
     const intruderList = await keyport.request("GET", "/api/v1/api-keys", { token: intruder.token });
     expect(intruderList.status).toBe(200);
-    expect(intruderList.body).toEqual({ keys: [] });
+    expect(intruderList.body.keys).toEqual([]);
     for (const provider of ["openai", "anthropic"]) {
       const filtered = await keyport.request("GET", `/api/v1/api-keys?provider=${provider}`, { token: intruder.token });
-      expect(filtered.body).toEqual({ keys: [] });
+      expect(filtered.body.keys).toEqual([]);
     }
     expect(keyport.mock.requests()).toEqual([]);
 
@@ -181,7 +181,7 @@ describe("owner isolation", () => {
     expect(renamed.status, renamed.text).toBe(200);
     expect((await keyport.request("GET", `/api/v1/api-keys/${shared.id}`, { token: first.token })).body.label).toBe("Team key");
 
-    expect((await keyport.request("GET", "/api/v1/api-keys", { token: firstAlone.token })).body).toEqual({ keys: [] });
+    expect((await keyport.request("GET", "/api/v1/api-keys", { token: firstAlone.token })).body.keys).toEqual([]);
     expect((await keyport.request("GET", `/api/v1/api-keys/${shared.id}`, { token: firstAlone.token })).status).toBe(404);
     const patched = await keyport.request("PATCH", `/api/v1/api-keys/${shared.id}`, { token: firstAlone.token, body: { label: "Mine" } });
     expect(patched.status).toBe(404);

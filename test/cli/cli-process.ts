@@ -12,11 +12,19 @@ export const KEYPORT_BIN = fileURLToPath(new URL("../../bin/keyport.js", import.
 const DEFAULT_WAIT_MS = 30_000;
 
 /**
+ * Where a process under test finds "the providers" unless the test points it at a mock: a local
+ * port nothing listens on, so no test can reach the real OpenAI or Anthropic, and every test
+ * behaves the same with or without a route to them.
+ */
+export const NO_PROVIDER = { OPENAI_BASE_URL: "http://127.0.0.1:9/v1", ANTHROPIC_BASE_URL: "http://127.0.0.1:9" };
+
+/**
  * PATH and HOME and nothing else from the developer's environment, plus `extra`: a variable such
- * as DATABASE_URL set in the shell must never reach a process under test.
+ * as DATABASE_URL set in the shell must never reach a process under test. Provider URLs default
+ * to `NO_PROVIDER`.
  */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? tmpdir(), ...extra };
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? tmpdir(), ...NO_PROVIDER, ...extra };
 }
 
 export type CliResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };

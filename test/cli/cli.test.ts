@@ -84,13 +84,15 @@ function blobKid(wrapped: string): string {
 const NO_STACK_TRACE = /^\s+at /m;
 
 describe("keyport serve on a fresh clone", () => {
-  it("generates development secrets, prints working curl lines and reuses the secrets on the next start", async ({ cli, makeDir }) => {
+  it("generates development secrets, prints a working Settings link and commands, and reuses the secrets on the next start", async ({ cli, makeDir, onTeardown }) => {
+    const mock = await startMockProvider({ acceptUnknownKeys: false });
+    onTeardown(() => mock.close());
     const cwd = makeDir();
-    const env = cleanEnv({ PORT: "0" });
+    const env = cleanEnv({ PORT: "0", OPENAI_BASE_URL: mock.openaiBaseUrl });
     const first = await startServe(cli, env, cwd);
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-    for (const file of ["encryption.key", "jwt-secret"]) {
+    for (const file of ["encryption.key", "jwt-secret", "admin-token"]) {
       expect(statSync(path.join(cwd, "data", file)).mode & 0o777).toBe(0o600);
     }
     const encryptionKey = readFileSync(path.join(cwd, "data", "encryption.key"), "utf8").trim();
@@ -99,26 +101,52 @@ describe("keyport serve on a fresh clone", () => {
     expect(Buffer.byteLength(secret)).toBeGreaterThanOrEqual(32);
     expect(first.process.stderr()).toMatch(/Generated a development secret in .*encryption\.key/);
     expect(first.process.stderr()).toMatch(/Production \(NODE_ENV=production\) must set ENCRYPTION_KEY and a JWT verifier/);
+    // Without --demo nothing printed carries a made-up provider key.
+    expect(first.banner).not.toMatch(/sk-[A-Za-z0-9]/);
 
-    const curlLines = first.banner.split("\n").filter((line) => line.startsWith("curl "));
-    expect(curlLines).toHaveLength(2);
-    const [postLine = "", getLine = ""] = curlLines;
-    expect(postLine).toContain("-X POST");
-    // The demo key goes to the real OpenAI base URL. Without internet access it is stored `unverified`;
-    // with access, OpenAI refuses the made-up key and this POST answers 422 key_rejected.
+    const curlLines = first.banner.split("\n").map((line) => line.trim()).filter((line) => line.startsWith("curl "));
+    expect(curlLines).toHaveLength(3);
+    const [storeLine = "", listLine = "", linkLine = ""] = curlLines;
     const withStatus = (line: string) => `${line} -w '\\n%{http_code}'`;
-    const posted = await execFileAsync("sh", ["-c", withStatus(postLine)], { env: cleanEnv(), timeout: 25_000 });
-    const [postBody = "", postStatus] = posted.stdout.split(/\n(?=\d{3}$)/);
-    expect(postStatus).toBe("201");
-    const created = JSON.parse(postBody) as { id: string; status: string; keyHint: string };
-    expect(["unverified", "valid"]).toContain(created.status);
-    expect(created.keyHint).toMatch(/^\*\*\*\*\.\.\.\w{4}$/);
+    const run = async (line: string, extraEnv: Record<string, string> = {}) => {
+      const result = await execFileAsync("sh", ["-c", withStatus(line)], { env: cleanEnv(extraEnv), timeout: 25_000 });
+      const [body = "", status] = result.stdout.split(/\n(?=\d{3}$)/);
+      return { status, body: JSON.parse(body) as Record<string, unknown> };
+    };
 
-    const listed = await execFileAsync("sh", ["-c", withStatus(getLine)], { env: cleanEnv(), timeout: 10_000 });
-    const [listBody = "", listStatus] = listed.stdout.split(/\n(?=\d{3}$)/);
-    expect(listStatus).toBe("200");
-    expect((JSON.parse(listBody) as { keys: Array<{ id: string }> }).keys.map((key) => key.id)).toEqual([created.id]);
-    const firstToken = /Bearer ([\w-]+\.[\w-]+\.[\w-]+)/.exec(getLine)?.[1] ?? "";
+    // Storing a key takes the user's own: without OPENAI_API_KEY the command stops before sending anything.
+    const unset = await execFileAsync("sh", ["-c", storeLine], { env: cleanEnv(), timeout: 10_000 }).then(
+      () => undefined,
+      (error: { stderr?: string }) => error,
+    );
+    expect(unset?.stderr).toMatch(/set OPENAI_API_KEY to your OpenAI key/);
+    expect(mock.requests()).toEqual([]);
+    const ownKey = openAiKey();
+    mock.setKey(ownKey, "valid");
+    const stored = await run(storeLine, { OPENAI_API_KEY: ownKey });
+    expect(stored.status).toBe("201");
+    expect(stored.body).toMatchObject({ status: "valid", label: "Mine", keyHint: `****...${ownKey.slice(-4)}` });
+
+    const listed = await run(listLine);
+    expect(listed.status).toBe("200");
+    expect((listed.body.keys as Array<{ id: string }>).map((key) => key.id)).toEqual([stored.body.id]);
+
+    // The printed Settings link opens the demo user's page, once.
+    const link = /Settings page of user:demo .*\n\s+(http:\/\/\S+)/.exec(first.banner)?.[1] ?? "";
+    const opened = await fetch(link, { redirect: "manual" });
+    expect(opened.status).toBe(303);
+    const cookie = opened.headers.get("set-cookie")?.split(";")[0] ?? "";
+    const page = await fetch(`${first.url}/portal/`, { headers: { cookie } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<script type="module" crossorigin src="\/portal\/assets\/index-[\w-]+\.js">/);
+    const sessionKeys = await fetch(`${first.url}/api/v1/api-keys`, { headers: { cookie } });
+    expect(((await sessionKeys.json()) as { keys: Array<{ id: string }> }).keys.map((key) => key.id)).toEqual([stored.body.id]);
+    // As the operator's backend would: a new link with the development admin token.
+    const operatorLink = await run(linkLine);
+    expect(operatorLink.status).toBe("201");
+    expect(operatorLink.body.url).toMatch(new RegExp(`^${first.url}/portal/open/`));
+
+    const firstToken = /Bearer ([\w-]+\.[\w-]+\.[\w-]+)/.exec(listLine)?.[1] ?? "";
     await stopServer(first);
 
     const second = await startServe(cli, env, cwd);
@@ -126,16 +154,16 @@ describe("keyport serve on a fresh clone", () => {
     expect(second.process.stderr()).not.toMatch(/Generated/);
     expect(readFileSync(path.join(cwd, "data", "encryption.key"), "utf8").trim()).toBe(encryptionKey);
     // The first start's token still verifies: the JWT secret was reused, not regenerated.
-    const fetched = await requestJson("GET", `${second.url}/api/v1/api-keys/${created.id}`, { token: firstToken });
+    const fetched = await requestJson("GET", `${second.url}/api/v1/api-keys/${String(stored.body.id)}`, { token: firstToken });
     expect(fetched.status).toBe(200);
-    expect(fetched.body).toMatchObject({ id: created.id, keyHint: created.keyHint });
+    expect(fetched.body).toMatchObject({ id: stored.body.id, keyHint: stored.body.keyHint });
     // Testing decrypts the stored key: the same master key was reused.
-    const tested = await requestJson("POST", `${second.url}/api/v1/api-keys/${created.id}/test`, { token: firstToken });
+    const tested = await requestJson("POST", `${second.url}/api/v1/api-keys/${String(stored.body.id)}/test`, { token: firstToken });
     expect(tested.status, JSON.stringify(tested.body)).toBe(200);
-    expect(tested.body.key.status).not.toBe("undecryptable");
+    expect(tested.body.key.status).toBe("valid");
     // `keyport token` in the same directory signs with the same development secret.
     const otherToken = await newToken(cli, env, cwd, "someone-else");
-    expect(await requestJson("GET", `${second.url}/api/v1/api-keys`, { token: otherToken })).toEqual({ status: 200, body: { keys: [] } });
+    expect(await requestJson("GET", `${second.url}/api/v1/api-keys`, { token: otherToken })).toMatchObject({ status: 200, body: { keys: [] } });
     await stopServer(second);
   }, 90_000);
 });
@@ -533,7 +561,7 @@ describe.concurrent("small commands", { timeout: 60_000 }, () => {
     expect(unknown?.stderr).toMatch(/usage: keyport <command>/);
     for (const help of helps) {
       expect(help.code).toBe(0);
-      for (const command of ["serve", "migrate", "gen-encryption-key", "rotate-encryption-key", "token", "mock-provider"]) {
+      for (const command of ["serve", "migrate", "gen-encryption-key", "rotate-encryption-key", "token", "mock-provider", "portal-link"]) {
         expect(help.stdout).toContain(command);
       }
     }

@@ -7,6 +7,7 @@ import { buildApp, type KeyportApp } from "../../src/app.js";
 import { signDevToken } from "../../src/auth/dev-token.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { Config } from "../../src/config/config-schema.js";
+import type { Clock } from "../../src/lib/clock.js";
 import { redacted } from "../../src/lib/redacted.js";
 import { startMockProvider } from "../../src/mock-provider/mock-provider.js";
 import type { MockProvider } from "../../src/mock-provider/types.js";
@@ -54,6 +55,7 @@ export type StartOptions = {
   postgresSchema?: string;
   /** Prefix for Redis keys and channels; instances that share one act as one deployment. */
   redisPrefix?: string;
+  clock?: Clock;
 };
 
 /**
@@ -94,6 +96,8 @@ export async function startKeyport(options: StartOptions = {}): Promise<TestKeyp
   const app = await buildApp(config, {
     logDestination,
     ...(schema === undefined ? {} : { postgresSchema: schema }),
+    ...(options.redisPrefix === undefined ? {} : { redisPrefix: options.redisPrefix }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const address = await app.http.listen({ host: "127.0.0.1", port: 0 });
   const verifier = config.jwt.verifier;

@@ -1,25 +1,57 @@
+import path from "node:path";
+import { parseArgs } from "node:util";
 import { dependencyHint } from "../../app-health.js";
-import { buildApp } from "../../app.js";
+import { buildApp, type KeyportApp } from "../../app.js";
 import { signDevToken } from "../../auth/dev-token.js";
 import type { Config } from "../../config/config-schema.js";
+import { readProcessEnv } from "../../config/process-env.js";
 import { DependencyUnavailableError } from "../../lib/errors.js";
 import { createLogger } from "../../lib/logger.js";
+import { portalLinkUrl } from "../../portal/portal-sessions.js";
 import { MasterKeyMismatchError } from "../../vault/master-key-check.js";
+import { developmentBanner } from "../banner.js";
 import { commitDevSecrets } from "../commit-dev-secrets.js";
+import { type Demo, DEMO_OPENAI_KEY, startDemo } from "../demo.js";
+import { ADMIN_TOKEN_FILE } from "../dev-secrets.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
 
 /** How long in-flight requests get to finish after SIGTERM before the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 30_000;
+/** The development banner's Settings link lasts longer than an operator's: it is read, then clicked. */
+const BANNER_LINK_TTL_SECONDS = 3600;
+/** The user the development banner is for. */
+const DEMO_SUB = "demo";
+const DEMO_TIER = "premium";
 
-export async function runServeCommand(): Promise<number> {
-  const runtime = loadRuntimeConfig();
-  if (runtime === undefined) return 1;
+const USAGE = "usage: keyport serve [--demo]\n";
+
+export async function runServeCommand(argv: string[] = []): Promise<number> {
+  let isDemo: boolean;
+  try {
+    isDemo = parseArgs({ args: argv, options: { demo: { type: "boolean", default: false } }, strict: true }).values.demo;
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : "bad arguments"}\n${USAGE}`);
+    return 2;
+  }
+  const processEnv = readProcessEnv();
+  if (isDemo && processEnv.NODE_ENV === "production") {
+    process.stderr.write("keyport serve --demo simulates the providers and is not for production; leave out --demo.\n");
+    return 2;
+  }
+  const demo = isDemo ? await startDemo(processEnv) : undefined;
+  const env = demo?.env ?? processEnv;
+  const runtime = loadRuntimeConfig({ env });
+  if (runtime === undefined) {
+    await demo?.mock.close();
+    return 1;
+  }
   const { config } = runtime;
-  let app;
+  let app: KeyportApp;
   try {
     await commitDevSecrets(runtime);
     app = await buildApp(config);
   } catch (error) {
+    await demo?.mock.close();
     if (error instanceof MasterKeyMismatchError) {
       process.stderr.write(`Keyport cannot start: ${error.message}\n`);
       return 1;
@@ -35,6 +67,7 @@ export async function runServeCommand(): Promise<number> {
     address = await app.http.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app.close();
+    await demo?.mock.close();
     const code = (error as { code?: unknown }).code;
     process.stderr.write(
       code === "EADDRINUSE"
@@ -43,8 +76,11 @@ export async function runServeCommand(): Promise<number> {
     );
     return 1;
   }
-  app.logger.info({ address, database: config.database.kind }, "keyport listening");
-  if (config.nodeEnv !== "production") process.stdout.write(await developmentBanner(config, address));
+  app.logger.info({ address, database: config.database.kind, demo: isDemo }, "keyport listening");
+  if (config.nodeEnv !== "production") {
+    const adminTokenFromFile = (env.KEYPORT_ADMIN_TOKEN ?? "").trim() === "";
+    process.stdout.write(await banner(config, app, address, demo, adminTokenFromFile));
+  }
 
   return new Promise((resolve) => {
     const shutdown = (signal: string) => {
@@ -55,13 +91,16 @@ export async function runServeCommand(): Promise<number> {
         resolve(1);
       }, SHUTDOWN_DEADLINE_MS);
       deadline.unref();
-      app.close().then(
-        () => resolve(0),
-        (error: unknown) => {
-          app.logger.error({ err: error }, "shutdown failed");
-          resolve(1);
-        },
-      );
+      app
+        .close()
+        .then(() => demo?.mock.close())
+        .then(
+          () => resolve(0),
+          (error: unknown) => {
+            app.logger.error({ err: error }, "shutdown failed");
+            resolve(1);
+          },
+        );
     };
     process.once("SIGTERM", () => shutdown("SIGTERM"));
     process.once("SIGINT", () => shutdown("SIGINT"));
@@ -80,39 +119,33 @@ function logUnreachableAtStart(config: Config, error: DependencyUnavailableError
   );
 }
 
-async function developmentBanner(config: Config, address: string): Promise<string> {
+async function banner(config: Config, app: KeyportApp, address: string, demo: Demo | undefined, adminTokenFromFile: boolean): Promise<string> {
   const verifier = config.jwt.verifier;
   if (verifier.kind !== "secret") return `\nKeyport is running at ${address}\n\n`;
   // A day, unless the configured maximum token lifetime is shorter.
-  const lifetimeSeconds = Math.min(24 * 3600, config.jwt.maxTtlSeconds);
+  const tokenLifetimeSeconds = Math.min(24 * 3600, config.jwt.maxTtlSeconds);
   const token = await signDevToken({
     secret: verifier.secret,
     algorithm: verifier.algorithm,
-    sub: "dev-user",
-    tier: "premium",
-    expiresInSeconds: lifetimeSeconds,
+    sub: DEMO_SUB,
+    tier: DEMO_TIER,
+    expiresInSeconds: tokenLifetimeSeconds,
     ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
     ...(config.jwt.audience === undefined ? {} : { audience: config.jwt.audience }),
   });
-  const demoKey = `sk-proj-demo${Date.now().toString(36)}${"x".repeat(40)}`;
-  const auth = `-H "Authorization: Bearer ${token}"`;
-  return [
-    "",
-    `Keyport is running at ${address} (database: ${config.database.kind === "sqlite" ? config.database.path : "PostgreSQL"})`,
-    "",
-    `A development token for user:dev-user (tier premium, valid ${formatLifetime(lifetimeSeconds)}), and two requests to try:`,
-    "",
-    `curl -s -X POST ${address}/api/v1/api-keys ${auth} -H 'content-type: application/json' -d '{"provider":"openai","apiKey":"${demoKey}","label":"Demo"}'`,
-    "",
-    `curl -s ${address}/api/v1/api-keys ${auth}`,
-    "",
-    `More tokens: npx keyport token --sub <user> --tier premium. API docs: ${address}/docs`,
-    "",
-  ].join("\n");
-}
-
-function formatLifetime(seconds: number): string {
-  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
-  if (seconds % 60 === 0) return `${seconds / 60} min`;
-  return `${seconds} s`;
+  const link = await app.portal.createLink(
+    { owner: `user:${DEMO_SUB}`, sub: DEMO_SUB, tier: DEMO_TIER, returnUrl: null, theme: { productName: demo === undefined ? "Keyport" : "Keyport demo" } },
+    BANNER_LINK_TTL_SECONDS,
+  );
+  return developmentBanner({
+    config,
+    address,
+    portalLink: { url: portalLinkUrl(config.portal.publicUrl ?? address, link.token), expiresAt: link.expiresAt },
+    token,
+    tokenLifetimeSeconds,
+    sub: DEMO_SUB,
+    tier: DEMO_TIER,
+    ...(demo === undefined ? {} : { demo: { providerUrl: demo.mock.url, openAiKey: DEMO_OPENAI_KEY } }),
+    ...(adminTokenFromFile ? { adminTokenFile: path.join(config.dataDir, ADMIN_TOKEN_FILE) } : {}),
+  });
 }

@@ -8,6 +8,7 @@ import { createIdempotencyRepo } from "./idempotency-repo.js";
 import { createKeyRepo } from "./key-repo.js";
 import { createMasterKeyRepo } from "./master-key-repo.js";
 import { createNotificationRepo } from "./notification-repo.js";
+import { createPortalSessionRepo } from "./portal-session-repo.js";
 import type { Database } from "./schema.js";
 import { createUsageRepo } from "./usage-repo.js";
 import { createWebhookSecretRepo } from "./webhook-secret-repo.js";
@@ -28,6 +29,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     usage: createUsageRepo(db, hooks.usageBatchWriter),
     notifications: createNotificationRepo(db),
     webhookSecrets: createWebhookSecretRepo(db),
+    portalSessions: createPortalSessionRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },

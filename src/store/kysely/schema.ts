@@ -147,6 +147,24 @@ export type WebhookSecretsTable = {
   rotated_at: string | null;
 };
 
+export type PortalSessionsTable = {
+  id: string;
+  /** SHA-256 of the link token, base64url. */
+  link_hash: string;
+  /** SHA-256 of the session token, set when the link is opened. */
+  session_hash: string | null;
+  owner: string;
+  sub: string;
+  tier: string;
+  return_url: string | null;
+  /** JSON object as text. */
+  theme: string;
+  created_at: string;
+  link_expires_at: string;
+  opened_at: string | null;
+  session_expires_at: string | null;
+};
+
 /** Every table the store reads or writes. */
 export type Database = {
   master_keys: MasterKeysTable;
@@ -158,6 +176,7 @@ export type Database = {
   usage_daily: UsageDailyTable;
   notification_deliveries: NotificationDeliveriesTable;
   webhook_secrets: WebhookSecretsTable;
+  portal_sessions: PortalSessionsTable;
 };
 
 /** Unique indexes whose violation is an expected outcome, named identically on both dialects. */

@@ -7,6 +7,7 @@ import { usageMigration } from "./0002-usage.js";
 import { usageDailyMigration } from "./0003-usage-daily.js";
 import { dropUsageKeyIndexMigration } from "./0004-drop-usage-key-index.js";
 import { notificationsMigration } from "./0006-notifications.js";
+import { portalSessionsMigration } from "./0007-portal-sessions.js";
 
 /**
  * Every migration, in order. The list is static because the code runs compiled from dist/,
@@ -19,6 +20,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, create: (dialect: StoreD
   ["0003_usage_daily", usageDailyMigration],
   ["0004_drop_usage_key_index", dropUsageKeyIndexMigration],
   ["0006_notifications", notificationsMigration],
+  ["0007_portal_sessions", portalSessionsMigration],
 ];
 
 /** A Kysely migration provider over the static list, built for one dialect. */
