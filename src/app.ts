@@ -143,7 +143,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
     const recorder = createUsageRecorder({ usage: store.usage, logger });
     const adapters = createGatewayAdapters({
-      openai: { baseUrl: config.providers.openai.baseUrl },
+      openai: { baseUrl: config.providers.openai.baseUrl, platformAccount: config.platformOpenAiAccount },
       anthropic: { baseUrl: config.providers.anthropic.baseUrl },
     });
     const lifecycle = createLifecycle();
@@ -164,6 +164,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       dispatcher,
       retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
       timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
+      platformBetas: new Set(config.platformBetas),
+      platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined),
     });
 
     const preRouter: PreRouter = {};

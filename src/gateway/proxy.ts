@@ -21,8 +21,9 @@ import { type CallFacts, newCallFacts, type Pricing, toUsageRecord } from "./cal
 import { type ForwardDeps, forwardWithRetries } from "./forward.js";
 import { relay } from "./relay.js";
 import type { KeySelection, KeySelector } from "./key-selection.js";
-import { upstreamRequestHeaders } from "./proxy-headers.js";
+import { type KeySource, upstreamRequestHeaders } from "./upstream-headers.js";
 import { UpstreamFailure } from "./upstream.js";
+import { requireJsonContentType } from "./request-body.js";
 import type { GatewayRequest } from "./gateway-request.js";
 
 export type GatewayRoute = { provider: ProviderId; endpoint: GatewayEndpoint; method: "GET" | "POST" };
@@ -43,10 +44,14 @@ export type ProxyDeps = ForwardDeps & {
   pricing: Pricing;
   clock: Clock;
   lifecycle: Lifecycle;
+  /** Beta values (or beta header names) callers may use with the platform key. */
+  platformBetas: ReadonlySet<string>;
+  /** Every configured platform key: scrubbed out of relayed error bodies whichever key served. */
+  platformSecrets: readonly Redacted<string>[];
 };
 
 /** A credential ready for one attempt: the key, and the headers that say where it came from. */
-type Credential = { apiKey: Redacted<string>; headers: Record<string, string> };
+type Credential = { source: KeySource; apiKey: Redacted<string>; headers: Record<string, string> };
 
 /**
  * The gateway pipeline for one call: authenticate → pick the key → limit (platform traffic) →
@@ -91,7 +96,7 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   async function platformCredential(apiKey: Redacted<string>, principal: Principal, request: GatewayRequest): Promise<Credential> {
-    return { apiKey, headers: { "x-keyport-key-source": "platform", ...(await limitPlatformCall(principal.owner, principal.tier, request)) } };
+    return { source: "platform", apiKey, headers: { "x-keyport-key-source": "platform", ...(await limitPlatformCall(principal.owner, principal.tier, request)) } };
   }
 
   async function refuseUndecryptable(row: ProviderKeyRow, error: DecryptError): Promise<never> {
@@ -122,7 +127,7 @@ export function createProxy(deps: ProxyDeps) {
         facts.source = "byok";
         facts.keyId = row.id;
         try {
-          return { apiKey: open(), headers: { "x-keyport-key-source": "byok" } };
+          return { source: "byok", apiKey: open(), headers: { "x-keyport-key-source": "byok" } };
         } catch (error) {
           if (!(error instanceof DecryptError)) throw error;
           return refuseUndecryptable(row, error);
@@ -153,6 +158,7 @@ export function createProxy(deps: ProxyDeps) {
         startedAtMs: performance.now(),
         createdAt: clock.now(),
       });
+      if (route.method === "POST") requireJsonContentType(headerText(request.headers["content-type"]));
       const prepared = adapter.prepareRequest(route.endpoint, request.body);
       if (isAppError(prepared)) throw prepared;
       facts.requestedModel = prepared.model;
@@ -195,7 +201,12 @@ export function createProxy(deps: ProxyDeps) {
         {
           url: adapter.upstreamUrl(route.endpoint, searchOf(request.url)),
           method: route.method,
-          headers: upstreamRequestHeaders(request.headers, adapter.forwardedHeaderNames, adapter.authHeaders(credential.apiKey), prepared.body !== undefined),
+          headers: upstreamRequestHeaders(request.headers, adapter.requestHeaders, {
+            source: credential.source,
+            platformBetas: deps.platformBetas,
+            auth: adapter.authHeaders(credential.apiKey),
+            hasBody: prepared.body !== undefined,
+          }),
           body: prepared.body,
           cancellation,
         },
@@ -221,7 +232,8 @@ export function createProxy(deps: ProxyDeps) {
           }
         }
       }
-      const relaying = relay(outcome, credential.apiKey, credential.headers, request.id, response, adapter, route.endpoint, prepared, facts, cancellation);
+      const secrets = [credential.apiKey, ...deps.platformSecrets];
+      const relaying = relay(outcome, { source: credential.source, secrets }, credential.headers, request.id, response, adapter, route.endpoint, prepared, facts, cancellation);
       if (relaying !== undefined) await relaying;
       return;
     }
@@ -285,4 +297,8 @@ function actorOf(principal: Principal, request: GatewayRequest): Actor {
 function searchOf(url: string): string {
   const index = url.indexOf("?");
   return index === -1 ? "" : url.slice(index);
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
 }

@@ -2,12 +2,13 @@ import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { AppError } from "../lib/errors.js";
 import type { Redacted } from "../lib/redacted.js";
-import { scrubSecrets } from "../lib/scrub.js";
+import { scrubSecretFragments, scrubSecrets } from "../lib/scrub.js";
 import type { GatewayAdapter, GatewayEndpoint, PreparedRequest, StreamObserver } from "../providers/gateway-spec.js";
 import type { CallFacts } from "./call-record.js";
 import type { Cancellation } from "./cancellation.js";
 import type { ForwardOutcome } from "./forward.js";
-import { relayedResponseHeaders } from "./proxy-headers.js";
+import { relayedResponseHeaders } from "./response-headers.js";
+import type { KeySource } from "./upstream-headers.js";
 import type { BodySink, UpstreamBody, UpstreamResponse } from "./upstream.js";
 
 /**
@@ -18,7 +19,7 @@ import type { BodySink, UpstreamBody, UpstreamResponse } from "./upstream.js";
  */
 export function relay(
   outcome: ForwardOutcome,
-  apiKey: Redacted<string>,
+  key: { source: KeySource; secrets: readonly Redacted<string>[] },
   ourHeaders: Record<string, string>,
   requestId: string,
   response: ServerResponse,
@@ -33,15 +34,16 @@ export function relay(
   if (outcome.kind === "error") {
     facts.httpStatus = outcome.status;
     facts.status = "error";
-    response.writeHead(outcome.status, relayedResponseHeaders(outcome.headers, { dropContentLength: true }, ourHeaders));
+    response.writeHead(outcome.status, relayedResponseHeaders(outcome.headers, adapter.responseHeaders, { source: key.source, keepContentLength: false }, ourHeaders));
     markFirstByte(facts);
-    response.end(scrubErrorBody(outcome.body, apiKey));
+    response.end(scrubErrorBody(outcome.body, key.secrets));
     return undefined;
   }
   const upstream = outcome.response;
   facts.httpStatus = upstream.status;
   const isStream = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
-  response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, { dropContentLength: isStream || prepared.hideUsageChunk }, ourHeaders));
+  const keepContentLength = !isStream && !prepared.hideUsageChunk;
+  response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, adapter.responseHeaders, { source: key.source, keepContentLength }, ourHeaders));
   return isStream ? relayStream(upstream, response, adapter, endpoint, prepared, facts, cancellation) : relayBody(upstream, response, adapter, endpoint, facts);
 }
 
@@ -181,10 +183,13 @@ function markFirstByte(facts: CallFacts): void {
 
 /**
  * A provider error body on its way to the client, with anything key-like removed: OpenAI's 401
- * quotes a fragment of the key, which for the platform key must not reach end users.
+ * quotes a fragment of the key, which for the platform key must not reach end users, and a proxy
+ * in between may quote any part of it. Every run of 16 characters of the key used or of a
+ * platform key goes, then whatever looks like a key.
  */
-function scrubErrorBody(body: Buffer, apiKey: Redacted<string>): Buffer {
+function scrubErrorBody(body: Buffer, secrets: readonly Redacted<string>[]): Buffer {
   const text = body.toString("utf8");
-  const scrubbed = scrubSecrets(text, [apiKey.reveal()]);
+  const plain = secrets.map((secret) => secret.reveal());
+  const scrubbed = scrubSecrets(scrubSecretFragments(text, plain), plain);
   return scrubbed === text ? body : Buffer.from(scrubbed, "utf8");
 }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
 import type { Cancellation } from "./cancellation.js";
+import { decodedBody } from "./content-decoding.js";
 
 export type UpstreamRequest = {
   url: string;
@@ -105,7 +106,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler, UpstreamBody {
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.#started = true;
-    this.#resolve({ status: statusCode, headers, body: this });
+    this.#resolve({ status: statusCode, headers, body: decodedBody(headers, this) });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -21,6 +21,21 @@ export function tokenCount(value: unknown): number | undefined {
   return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
 }
 
+/** Whether a parsed JSON value nests objects or arrays more than `maxDepth` levels (checked without recursion). */
+export function isNestedDeeperThan(value: unknown, maxDepth: number): boolean {
+  let level: unknown[] = [value];
+  for (let depth = 0; level.length > 0; depth += 1) {
+    const next: unknown[] = [];
+    for (const item of level) {
+      if (item === null || typeof item !== "object") continue;
+      for (const child of Object.values(item)) next.push(child);
+    }
+    if (next.length > 0 && depth + 1 > maxDepth) return true;
+    level = next;
+  }
+  return false;
+}
+
 /** `JSON.parse` that never throws (its messages quote the input, so they must not travel anyway). */
 export function parseJson(text: string): unknown {
   try {
@@ -84,24 +99,39 @@ export function readJsonRequestBody(body: Buffer | undefined): JsonRequestBody |
   return { fields, model: stringField(fields, "model"), stream: fields.stream === true };
 }
 
+/** An endpoint's path under the base URL, and the query parameters the provider defines for it. */
+export type UpstreamPath = { path: string; query: readonly string[] };
+
 /**
  * Builds `upstreamUrl` from the configured base URL and the provider's paths. The result always
- * has the configured origin: only a query string (starting with `?`) is appended.
+ * has the configured origin, and carries only the query parameters the endpoint defines: anything
+ * else the client put in its URL (a `?token=` holding its Keyport token, say) stays here.
  * @throws Error for an invalid base URL (a configuration error, at start-up)
  */
 export function createUpstreamUrl(
   baseUrl: string,
-  paths: Readonly<Partial<Record<GatewayEndpoint, string>>>,
+  paths: Readonly<Partial<Record<GatewayEndpoint, UpstreamPath>>>,
 ): (endpoint: GatewayEndpoint, search: string) => string {
   const base = normaliseBaseUrl(baseUrl);
   return (endpoint, search) => {
-    const path = paths[endpoint];
+    const target = paths[endpoint];
     // Both are bugs in the caller: the gateway only routes an adapter's own endpoints, and passes
     // the query string of the incoming URL.
-    if (path === undefined) throw new Error(`The provider has no '${endpoint}' endpoint.`);
+    if (target === undefined) throw new Error(`The provider has no '${endpoint}' endpoint.`);
     if (search !== "" && !search.startsWith("?")) throw new Error("search must be empty or start with '?'.");
-    return `${base}${path}${search}`;
+    return `${base}${target.path}${allowedQuery(search, target.query)}`;
   };
+}
+
+/** `search` reduced to the allowed parameters, in their order, re-encoded; `""` when none is left. */
+export function allowedQuery(search: string, allowed: readonly string[]): string {
+  if (search.length <= 1 || allowed.length === 0) return "";
+  const kept = new URLSearchParams();
+  for (const [name, value] of new URLSearchParams(search)) {
+    if (allowed.includes(name)) kept.append(name, value);
+  }
+  const text = kept.toString();
+  return text === "" ? "" : `?${text}`;
 }
 
 function normaliseBaseUrl(baseUrl: string): string {

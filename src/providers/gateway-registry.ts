@@ -9,7 +9,7 @@ import { createOpenAiGateway } from "./openai/openai-gateway.js";
  * @throws Error when a base URL is not an absolute http(s) URL
  */
 export function createGatewayAdapters(options: {
-  openai: { baseUrl: string };
+  openai: { baseUrl: string; platformAccount?: { organization: string | undefined; project: string | undefined } };
   anthropic: { baseUrl: string };
 }): Readonly<Record<ProviderId, GatewayAdapter>> {
   return Object.freeze({

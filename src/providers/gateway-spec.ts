@@ -53,6 +53,41 @@ export type FailureKind =
   /** The client's own mistake or anything else: pass the answer through. */
   | "final";
 
+/**
+ * Which client request headers go upstream, and how. Everything not named here stays at Keyport
+ * (the client's credentials above all); the adapter adds the key in the provider's own scheme.
+ */
+export type RequestHeaderRules = {
+  /** Sent as the client sent them, on every call (`anthropic-version`). */
+  passed: readonly string[];
+  /**
+   * Choose which account is billed (`openai-organization`, `openai-project`): the client's values
+   * go only with the owner's own key; platform calls carry `platformAccount` instead.
+   */
+  account: readonly string[];
+  /** The operator's own account headers for platform calls (configuration); empty sends none. */
+  platformAccount: Readonly<Record<string, string>>;
+  /**
+   * Switch on beta features (`openai-beta`, `anthropic-beta`), comma-separated values: as sent
+   * with the owner's own key, filtered to the operator's list on platform calls.
+   */
+  beta: readonly string[];
+};
+
+/** Which provider response headers reach the client (an allow-list; see `gateway/response-headers.ts`). */
+export type ResponseHeaderRules = {
+  /** The provider's request id header, relayed as `x-upstream-request-id`. */
+  requestId: string;
+  /** Relayed as they are on every call (processing time; Anthropic's `request-id`, which its SDK reads). */
+  relayed: readonly string[];
+  /**
+   * Prefixes of the provider's rate-limit headers. They describe the account of the key used, so
+   * they are relayed on calls with the owner's own key only: on platform calls they would describe
+   * the operator's account, next to Keyport's own `ratelimit-*`.
+   */
+  rateLimitPrefixes: readonly string[];
+};
+
 /** Rendered error response in the provider's own shape, so the official SDKs raise their usual errors. */
 export type ProviderErrorResponse = { status: number; headers: Record<string, string>; body: string };
 
@@ -62,12 +97,15 @@ export type ProviderErrorResponse = { status: number; headers: Record<string, st
  */
 export type GatewayAdapter = {
   readonly id: ProviderId;
-  /** Upstream URL for an endpoint, from the configured base URL only. */
+  /**
+   * Upstream URL for an endpoint, from the configured base URL only, with only the query
+   * parameters the endpoint defines taken from the client's `search` (`""` or starting with `?`).
+   */
   upstreamUrl(endpoint: GatewayEndpoint, search: string): string;
   /** Headers that carry the key upstream, in the provider's own scheme. */
   authHeaders(apiKey: Redacted<string>): Record<string, string>;
-  /** Client headers worth forwarding upstream (e.g. `anthropic-version`, `anthropic-beta`, `openai-organization`). */
-  forwardedHeaderNames: readonly string[];
+  requestHeaders: RequestHeaderRules;
+  responseHeaders: ResponseHeaderRules;
   /** Reads model/stream from the body, and adds what usage accounting needs (and nothing else). */
   prepareRequest(endpoint: GatewayEndpoint, body: Buffer | undefined): PreparedRequest | AppError;
   /** Usage from a whole JSON response body. */

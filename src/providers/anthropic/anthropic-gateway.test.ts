@@ -99,7 +99,9 @@ describe("upstreamUrl, authHeaders and forwarded headers", () => {
     ["messages", "", `${BASE_URL}/v1/messages`],
     ["messages.count_tokens", "?beta=true", `${BASE_URL}/v1/messages/count_tokens?beta=true`],
     ["models", "?limit=5", `${BASE_URL}/v1/models?limit=5`],
-  ] as const)("maps %s under the configured base", (endpoint, search, url) => {
+    ["models", "?token=eyJx&limit=5&after_id=m%201", `${BASE_URL}/v1/models?limit=5&after_id=m+1`],
+    ["messages", "?token=eyJx", `${BASE_URL}/v1/messages`],
+  ] as const)("maps %s under the configured base, keeping only the query parameters it defines", (endpoint, search, url) => {
     expect(gateway.upstreamUrl(endpoint, search)).toBe(url);
   });
 
@@ -114,8 +116,8 @@ describe("upstreamUrl, authHeaders and forwarded headers", () => {
     expect(() => gateway.authHeaders(redacted("sk-ant-api03-secretpart\nx: 1"))).not.toThrow(/secretpart/);
   });
 
-  it("forwards Anthropic's version and beta headers, lower-case", () => {
-    expect(gateway.forwardedHeaderNames).toEqual(["anthropic-version", "anthropic-beta"]);
+  it("forwards Anthropic's version header always and its beta header by the beta rules", () => {
+    expect(gateway.requestHeaders).toEqual({ passed: ["anthropic-version"], account: [], platformAccount: {}, beta: ["anthropic-beta"] });
   });
 });
 

@@ -15,26 +15,43 @@ import {
   stringField,
   tokenCount,
 } from "../gateway-common.js";
-import type { SseInspector } from "../gateway-common.js";
+import type { SseInspector, UpstreamPath } from "../gateway-common.js";
 import type {
   FailureKind,
   GatewayAdapter,
   GatewayEndpoint,
   PreparedRequest,
   ProviderErrorResponse,
+  RequestHeaderRules,
+  ResponseHeaderRules,
   StreamObserver,
 } from "../gateway-spec.js";
 import { fieldName, readTopLevelFields } from "../json-fields.js";
 import { readSseEventName } from "../sse.js";
 
-/** Paths under the base URL, which has no version path (`https://api.anthropic.com`). */
+/**
+ * Paths under the base URL, which has no version path (`https://api.anthropic.com`), and the
+ * query parameters each defines (`beta=true` is how the SDK's beta namespace marks its calls).
+ * @see https://docs.claude.com/en/api/models-list
+ */
 const PATHS = {
-  messages: "/v1/messages",
-  "messages.count_tokens": "/v1/messages/count_tokens",
-  models: "/v1/models",
-} as const satisfies Partial<Record<GatewayEndpoint, string>>;
+  messages: { path: "/v1/messages", query: ["beta"] },
+  "messages.count_tokens": { path: "/v1/messages/count_tokens", query: ["beta"] },
+  models: { path: "/v1/models", query: ["limit", "after_id", "before_id", "beta"] },
+} as const satisfies Partial<Record<GatewayEndpoint, UpstreamPath>>;
 
-const FORWARDED_HEADER_NAMES = Object.freeze(["anthropic-version", "anthropic-beta"]);
+const REQUEST_HEADERS: RequestHeaderRules = Object.freeze({
+  passed: Object.freeze(["anthropic-version"]),
+  account: Object.freeze([]),
+  platformAccount: Object.freeze({}),
+  beta: Object.freeze(["anthropic-beta"]),
+});
+
+const RESPONSE_HEADERS: ResponseHeaderRules = Object.freeze({
+  requestId: "request-id",
+  relayed: Object.freeze(["request-id"]),
+  rateLimitPrefixes: Object.freeze(["anthropic-ratelimit-"]),
+});
 
 /** 529 is Anthropic's "overloaded". */
 const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504, 529]);
@@ -84,7 +101,8 @@ export function createAnthropicGateway(options: { baseUrl: string }): GatewayAda
     id: "anthropic",
     upstreamUrl: createUpstreamUrl(options.baseUrl, PATHS),
     authHeaders: (apiKey) => ({ "x-api-key": headerValueOfKey(apiKey) }),
-    forwardedHeaderNames: FORWARDED_HEADER_NAMES,
+    requestHeaders: REQUEST_HEADERS,
+    responseHeaders: RESPONSE_HEADERS,
     prepareRequest: prepareAnthropicRequest,
     usageFromResponse: anthropicUsageFromResponse,
     createStreamObserver: createAnthropicStreamObserver,

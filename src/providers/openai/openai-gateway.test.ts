@@ -96,9 +96,9 @@ describe("upstreamUrl", () => {
   it.each([
     ["chat.completions", "", `${BASE_URL}/chat/completions`],
     ["embeddings", "", `${BASE_URL}/embeddings`],
-    ["responses", "?x=1", `${BASE_URL}/responses?x=1`],
-    ["models", "?limit=2&after=a%40b", `${BASE_URL}/models?limit=2&after=a%40b`],
-  ] as const)("maps %s under the configured base", (endpoint, search, url) => {
+    ["responses", "?x=1", `${BASE_URL}/responses`],
+    ["models", "?limit=2&after=a%40b&token=eyJ", `${BASE_URL}/models`],
+  ] as const)("maps %s under the configured base, with none of the client's query parameters (OpenAI defines none)", (endpoint, search, url) => {
     expect(gateway.upstreamUrl(endpoint, search)).toBe(url);
   });
 
@@ -138,8 +138,10 @@ describe("authHeaders and forwarded headers", () => {
     expect(String((error as AppError).message)).not.toContain("secretpart");
   });
 
-  it("forwards OpenAI's own request headers, lower-case", () => {
-    expect(gateway.forwardedHeaderNames).toEqual(["openai-organization", "openai-project", "openai-beta"]);
+  it("forwards OpenAI's account headers only as account headers, and the operator's on platform calls", () => {
+    expect(gateway.requestHeaders).toEqual({ passed: [], account: ["openai-organization", "openai-project"], platformAccount: {}, beta: ["openai-beta"] });
+    const configured = createOpenAiGateway({ baseUrl: BASE_URL, platformAccount: { organization: "org-op", project: undefined } });
+    expect(configured.requestHeaders.platformAccount).toEqual({ "openai-organization": "org-op" });
   });
 });
 

@@ -7,8 +7,8 @@ import {
   createUpstreamUrl,
   hasObjectField,
   headerValueOfKey,
+  isNestedDeeperThan,
   isRecord,
-  parseJson,
   providerErrorResponse,
   readEventFields,
   readJsonRequestBody,
@@ -17,27 +17,39 @@ import {
   stringField,
   tokenCount,
 } from "../gateway-common.js";
-import type { SseInspector } from "../gateway-common.js";
+import type { SseInspector, UpstreamPath } from "../gateway-common.js";
 import type {
   FailureKind,
   GatewayAdapter,
   GatewayEndpoint,
   PreparedRequest,
   ProviderErrorResponse,
+  ResponseHeaderRules,
   StreamObserver,
 } from "../gateway-spec.js";
-import { appendTopLevelField, fieldName, readTopLevelFields } from "../json-fields.js";
+import { appendTopLevelField, fieldName, readTopLevelFields, replaceTopLevelField } from "../json-fields.js";
 import { readSseEventName, startsWithBytes } from "../sse.js";
 
-/** Paths under the base URL, which already ends in `/v1` (`https://api.openai.com/v1`). */
+/**
+ * Paths under the base URL, which already ends in `/v1` (`https://api.openai.com/v1`), and the
+ * query parameters each defines: none.
+ * @see https://platform.openai.com/docs/api-reference
+ */
 const PATHS = {
-  "chat.completions": "/chat/completions",
-  embeddings: "/embeddings",
-  responses: "/responses",
-  models: "/models",
-} as const satisfies Partial<Record<GatewayEndpoint, string>>;
+  "chat.completions": { path: "/chat/completions", query: [] },
+  embeddings: { path: "/embeddings", query: [] },
+  responses: { path: "/responses", query: [] },
+  models: { path: "/models", query: [] },
+} as const satisfies Partial<Record<GatewayEndpoint, UpstreamPath>>;
 
-const FORWARDED_HEADER_NAMES = Object.freeze(["openai-organization", "openai-project", "openai-beta"]);
+const ACCOUNT_HEADERS = Object.freeze(["openai-organization", "openai-project"]);
+const BETA_HEADERS = Object.freeze(["openai-beta"]);
+
+const RESPONSE_HEADERS: ResponseHeaderRules = Object.freeze({
+  requestId: "x-request-id",
+  relayed: Object.freeze(["openai-processing-ms"]),
+  rateLimitPrefixes: Object.freeze(["x-ratelimit-"]),
+});
 
 const USAGE_KEY = Buffer.from('"usage":');
 /** How OpenAI sends an error inside a chat stream: a data-only event whose object starts with `error`. */
@@ -96,12 +108,20 @@ const OPENAI_ERROR_FIELDS: Readonly<Record<ErrorCode, { type: string; code: stri
  * (`https://api.openai.com/v1`).
  * @throws Error when `baseUrl` is not an absolute http(s) URL
  */
-export function createOpenAiGateway(options: { baseUrl: string }): GatewayAdapter {
+export function createOpenAiGateway(options: {
+  baseUrl: string;
+  /** The operator's organization and project, sent with the platform key. */
+  platformAccount?: { organization: string | undefined; project: string | undefined };
+}): GatewayAdapter {
+  const platformAccount: Record<string, string> = {};
+  if (options.platformAccount?.organization !== undefined) platformAccount["openai-organization"] = options.platformAccount.organization;
+  if (options.platformAccount?.project !== undefined) platformAccount["openai-project"] = options.platformAccount.project;
   return {
     id: "openai",
     upstreamUrl: createUpstreamUrl(options.baseUrl, PATHS),
     authHeaders: (apiKey) => ({ authorization: `Bearer ${headerValueOfKey(apiKey)}` }),
-    forwardedHeaderNames: FORWARDED_HEADER_NAMES,
+    requestHeaders: Object.freeze({ passed: [], account: ACCOUNT_HEADERS, platformAccount: Object.freeze(platformAccount), beta: BETA_HEADERS }),
+    responseHeaders: RESPONSE_HEADERS,
     prepareRequest: prepareOpenAiRequest,
     usageFromResponse: openAiUsageFromResponse,
     createStreamObserver: createOpenAiStreamObserver,
@@ -135,6 +155,7 @@ export function prepareOpenAiRequest(endpoint: GatewayEndpoint, body: Buffer | u
   const stream = request.stream && endpoint !== "embeddings";
   if (endpoint === "chat.completions" && stream && body !== undefined) {
     const changed = withStreamUsage(request.fields, body);
+    if (changed instanceof AppError) return changed;
     if (changed !== undefined) return { model: request.model, stream, body: changed, hideUsageChunk: true };
   }
   return { model: request.model, stream, body, hideUsageChunk: false };
@@ -150,11 +171,10 @@ export function prepareOpenAiRequest(endpoint: GatewayEndpoint, body: Buffer | u
  *
  * What the client still sees of it: `"usage": null` on every other chunk, which the SDK types
  * allow. Usually the client sent no `stream_options`, and the field is added after the body's
- * last member, every other byte as the client wrote it. A `stream_options` to complete means
- * re-serialising the body: formatting changes, and an integer beyond 2^53 (say, a huge `seed`)
- * would lose precision.
+ * last member; otherwise only the `stream_options` value is rewritten. Either way every other byte
+ * stays as the client wrote it.
  */
-function withStreamUsage(fields: Record<string, unknown>, body: Buffer): Buffer | undefined {
+function withStreamUsage(fields: Record<string, unknown>, body: Buffer): Buffer | AppError | undefined {
   const streamOptions = fields.stream_options;
   if (!Object.hasOwn(fields, "stream_options")) {
     const appended = appendTopLevelField(body, "stream_options", { include_usage: true });
@@ -162,12 +182,17 @@ function withStreamUsage(fields: Record<string, unknown>, body: Buffer): Buffer 
   }
   if (isRecord(streamOptions) && streamOptions.include_usage === true) return undefined;
   if (streamOptions !== undefined && streamOptions !== null && !isRecord(streamOptions)) return undefined;
-  // Rare: the whole body is parsed only to complete the client's own `stream_options`.
-  const json = parseJson(body.toString("utf8"));
-  if (!isRecord(json)) return undefined;
+  // Re-serialising a value nested thousands of levels deep would overflow the stack; OpenAI's
+  // `stream_options` is a flat object, so such a value can only be a mistake or an attack.
+  if (isRecord(streamOptions) && isNestedDeeperThan(streamOptions, MAX_STREAM_OPTIONS_DEPTH)) {
+    return new AppError("invalid_request", `stream_options is nested too deeply (more than ${MAX_STREAM_OPTIONS_DEPTH} levels): send a flat object such as {"include_usage": true}.`);
+  }
   const merged = { ...(isRecord(streamOptions) ? streamOptions : {}), include_usage: true };
-  return Buffer.from(JSON.stringify({ ...json, stream_options: merged }));
+  return replaceTopLevelField(body, "stream_options", merged);
 }
+
+/** Deeper `stream_options` values are refused rather than re-serialised. */
+const MAX_STREAM_OPTIONS_DEPTH = 32;
 
 /** The fields of a JSON answer that usage is read from; the rest is relayed unread. */
 const ANSWER_FIELDS = [fieldName("model"), fieldName("usage")];
