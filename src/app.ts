@@ -15,14 +15,13 @@ import type { Config } from "./config/config-schema.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { createMasterKeyring } from "./crypto/master-keys.js";
 import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
-import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
-import { createProxy } from "./gateway/proxy.js";
+import type { PipelineDeps } from "./gateway/pipeline.js";
+import { type ActiveKeyRecord, createKeySelector } from "./gateway/steps/select-key.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import { createLifecycle } from "./lib/lifecycle.js";
 import { createLogger } from "./lib/logger.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
 import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
-import { createGatewayAdapters } from "./providers/gateway-registry.js";
 import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
 import type { Store } from "./store/ports.js";
@@ -123,9 +122,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const auditLog = createAuditLog({ audit: store.audit, clock });
     const keyHealth = createKeyHealth({ keys, auditLog, clock });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
+    // One adapter per provider, with its one upstream client: key checks and the gateway share both.
     const providers = createProviderRegistry({
-      openai: { baseUrl: config.providers.openai.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
-      anthropic: { baseUrl: config.providers.anthropic.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
+      dispatcher,
+      keyCheckTimeoutMs: config.providerTimeoutMs,
+      openai: { baseUrl: config.providers.openai.baseUrl, platformAccount: config.platformOpenAiAccount },
+      anthropic: { baseUrl: config.providers.anthropic.baseUrl },
     });
     const admission = createKeyAdmission({
       checks: createKeyChecks({ providers, normalizeKey, checkCommonKeyFormat }),
@@ -142,31 +144,36 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     closers.push(() => tierLimiter.close());
     const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
     const recorder = createUsageRecorder({ usage: store.usage, logger });
-    const adapters = createGatewayAdapters({
-      openai: { baseUrl: config.providers.openai.baseUrl, platformAccount: config.platformOpenAiAccount },
-      anthropic: { baseUrl: config.providers.anthropic.baseUrl },
-    });
     const lifecycle = createLifecycle();
-    const proxy = createProxy({
-      lifecycle,
-      adapters,
-      verifier,
-      selector: createKeySelector({ keys, dataKeys: store.dataKeys, envelope, cache: keyCache, platformKeys: config.platformKeys, tiers: config.tiers }),
-      tierLimiter,
+    const selector = createKeySelector({
+      keys,
+      dataKeys: store.dataKeys,
+      envelope,
+      cache: keyCache,
+      platformKeys: config.platformKeys,
       tiers: config.tiers,
-      rateLimitOnError: config.gateway.rateLimitOnError,
-      fallbackOnInvalid: config.gateway.fallbackOnInvalid,
       keyHealth,
-      auditLog,
-      recordUsage: (record) => recorder.record(record),
-      pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
-      clock,
-      dispatcher,
-      retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
-      timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
-      platformBetas: new Set(config.platformBetas),
-      platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined),
     });
+    const pipeline: PipelineDeps = {
+      lifecycle,
+      authenticate: { verifier },
+      selector,
+      limit: { tierLimiter, tiers: config.tiers, rateLimitOnError: config.gateway.rateLimitOnError },
+      budget: undefined,
+      forward: {
+        retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
+        timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
+        platformBetas: new Set(config.platformBetas),
+      },
+      fallBack: { keyHealth, auditLog, selector, fallbackOnInvalid: config.gateway.fallbackOnInvalid },
+      relay: { platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined) },
+      record: {
+        recordUsage: (record) => recorder.record(record),
+        pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
+        budget: undefined,
+        onCallEnd: [],
+      },
+    };
 
     const preRouter: PreRouter = {};
     const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, version: VERSION });
@@ -181,7 +188,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       registerAuditRoutes(scope, { auditLog });
       registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
     });
-    preRouter.dispatch = createGatewayDispatch({ proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes, log: logger });
+    preRouter.dispatch = createGatewayDispatch({ providers, pipeline, bodyLimitBytes: config.gateway.bodyLimitBytes, clock, log: logger });
     // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
     // keep-alive connections, then flush usage and close the pools.
     closers.push(() => recorder.close());

@@ -2,8 +2,8 @@
 import { AppError, errorCodes } from "../lib/errors.js";
 import { isRecord, stringField } from "../lib/json-values.js";
 import type { Redacted } from "../lib/redacted.js";
-import type { Usage } from "../lib/usage.js";
-import type { GatewayEndpoint, ProviderErrorResponse, StreamObserver } from "./gateway-spec.js";
+import { NO_USAGE, type Usage } from "../lib/usage.js";
+import type { PreparedRequest, ProviderErrorResponse, StreamObserver } from "./spec.js";
 import { type FieldName, fieldName, readTopLevelFields } from "./json-fields.js";
 import { createSseSplitter, readSseDataBytes } from "./sse.js";
 
@@ -15,6 +15,19 @@ const OPEN_BRACE = 0x7b;
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
 
+
+/** What a GET endpoint sends upstream: no body, nothing to read from one. */
+export const NO_BODY: PreparedRequest = Object.freeze({ model: undefined, stream: false, body: undefined, hideUsageChunk: false });
+
+/** The usage of an answer that has none (a model list). */
+export function noUsageAnswer(): { usage: Usage; model: string | undefined } {
+  return { usage: NO_USAGE, model: undefined };
+}
+
+/** An observer for a stream that carries no usage Keyport reads: passes every byte, learns nothing. */
+export function plainStreamObserver(): StreamObserver {
+  return createSseObserver({ inspect: () => "keep", usage: () => NO_USAGE, model: () => undefined, sawError: () => false }, { isFiltering: false });
+}
 
 /** A token count as the provider reported it; anything but a whole number ≥ 0 counts as "not said". */
 export function tokenCount(value: unknown): number | undefined {
@@ -99,50 +112,14 @@ export function readJsonRequestBody(body: Buffer | undefined): JsonRequestBody |
   return { fields, model: stringField(fields, "model"), stream: fields.stream === true };
 }
 
-/** An endpoint's path under the base URL, and the query parameters the provider defines for it. */
-export type UpstreamPath = { path: string; query: readonly string[] };
-
 /**
- * Builds `upstreamUrl` from the configured base URL and the provider's paths. The result always
- * has the configured origin, and carries only the query parameters the endpoint defines: anything
- * else the client put in its URL (a `?token=` holding its Keyport token, say) stays here.
- * @throws Error for an invalid base URL (a configuration error, at start-up)
+ * A JSON POST body passed on untouched: its `model`, and `stream` where the endpoint can stream
+ * (a stray `stream: true` on one that cannot must not make the gateway expect events).
  */
-export function createUpstreamUrl(
-  baseUrl: string,
-  paths: Readonly<Partial<Record<GatewayEndpoint, UpstreamPath>>>,
-): (endpoint: GatewayEndpoint, search: string) => string {
-  const base = normaliseBaseUrl(baseUrl);
-  return (endpoint, search) => {
-    const target = paths[endpoint];
-    // Both are bugs in the caller: the gateway only routes an adapter's own endpoints, and passes
-    // the query string of the incoming URL.
-    if (target === undefined) throw new Error(`The provider has no '${endpoint}' endpoint.`);
-    if (search !== "" && !search.startsWith("?")) throw new Error("search must be empty or start with '?'.");
-    return `${base}${target.path}${allowedQuery(search, target.query)}`;
-  };
-}
-
-/** `search` reduced to the allowed parameters, in their order, re-encoded; `""` when none is left. */
-export function allowedQuery(search: string, allowed: readonly string[]): string {
-  if (search.length <= 1 || allowed.length === 0) return "";
-  const kept = new URLSearchParams();
-  for (const [name, value] of new URLSearchParams(search)) {
-    if (allowed.includes(name)) kept.append(name, value);
-  }
-  const text = kept.toString();
-  return text === "" ? "" : `?${text}`;
-}
-
-function normaliseBaseUrl(baseUrl: string): string {
-  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
-  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
-    throw new Error("A provider base URL must be an absolute http(s) URL.");
-  }
-  if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
-    throw new Error("A provider base URL must not carry credentials, a query or a fragment.");
-  }
-  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+export function prepareJsonBody(body: Buffer | undefined, options: { canStream: boolean }): PreparedRequest | AppError {
+  const request = readJsonRequestBody(body);
+  if (request instanceof AppError) return request;
+  return { model: request.model, stream: request.stream && options.canStream, body, hideUsageChunk: false };
 }
 
 /**

@@ -14,6 +14,18 @@ export function withCacheInvalidation(keys: KeyRepo, invalidate: (owner: string)
       await invalidate(owner);
     }
   }
+  /** A status change that changed nothing (`undefined`: compare-and-set lost, or no such key) tells no cache. */
+  async function afterStatusChange<T>(owner: string, result: Promise<T | undefined>): Promise<T | undefined> {
+    let changed: T | undefined;
+    try {
+      changed = await result;
+    } catch (error) {
+      await invalidate(owner);
+      throw error;
+    }
+    if (changed !== undefined) await invalidate(owner);
+    return changed;
+  }
   return {
     findById: (owner, id) => keys.findById(owner, id),
     findByFingerprint: (owner, fingerprint) => keys.findByFingerprint(owner, fingerprint),
@@ -24,7 +36,7 @@ export function withCacheInvalidation(keys: KeyRepo, invalidate: (owner: string)
     activate: (owner, id, at) => after(owner, keys.activate(owner, id, at)),
     deactivate: (owner, id, at) => after(owner, keys.deactivate(owner, id, at)),
     replaceSecret: (owner, id, replacement) => after(owner, keys.replaceSecret(owner, id, replacement)),
-    setStatus: (owner, id, change) => after(owner, keys.setStatus(owner, id, change)),
+    setStatus: (owner, id, change) => afterStatusChange(owner, keys.setStatus(owner, id, change)),
     delete: (owner, id) => after(owner, keys.delete(owner, id)),
   };
 }

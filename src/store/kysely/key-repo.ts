@@ -217,7 +217,7 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
     },
 
     async setStatus(owner: string, id: string, change: StatusChange): Promise<ProviderKeyRow | undefined> {
-      const row = await db
+      let update = db
         .updateTable("provider_keys")
         .set((eb) => ({
           status: change.status,
@@ -228,10 +228,9 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
           ...(change.testedAt === undefined ? {} : { last_tested_at: change.testedAt }),
         }))
         .where("owner", "=", owner)
-        .where("id", "=", id)
-        .returningAll()
-        .executeTakeFirst();
-      return mapOptional(row);
+        .where("id", "=", id);
+      if (change.onlyIfDifferent === true) update = update.where("status", "!=", change.status);
+      return mapOptional(await update.returningAll().executeTakeFirst());
     },
 
     async delete(owner: string, id: string): Promise<boolean> {

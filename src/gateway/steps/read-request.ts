@@ -1,4 +1,19 @@
-import { AppError } from "../lib/errors.js";
+import { AppError } from "../../lib/errors.js";
+import type { GatewayEndpoint, PreparedRequest } from "../../providers/spec.js";
+import type { GatewayRequest } from "../gateway-request.js";
+
+/**
+ * What the gateway needs from the client's request, by the endpoint's own reading: model, stream,
+ * and the bytes to send upstream (the client's own, unless usage accounting needs a field).
+ * @throws AppError `unsupported_media_type` (415) for a body that is not declared JSON, and the
+ *   endpoint's own refusal of a body it cannot read (400)
+ */
+export function readRequest(endpoint: GatewayEndpoint, request: GatewayRequest): PreparedRequest {
+  if (endpoint.method === "POST") requireJsonContentType(headerText(request.headers["content-type"]));
+  const prepared = endpoint.prepare(request.body);
+  if (prepared instanceof AppError) throw prepared;
+  return prepared;
+}
 
 /**
  * Refuses a JSON route's body that is declared as something else (`text/plain`, a form) or in
@@ -25,4 +40,8 @@ export function isJsonContentType(contentType: string): boolean {
     if (value !== "utf-8" && value !== "utf8") return false;
   }
   return true;
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
 }

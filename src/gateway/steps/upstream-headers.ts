@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { RequestHeaderRules } from "../providers/gateway-spec.js";
+import type { RequestHeaderRules } from "../../providers/spec.js";
 
 /** Which kind of key a request goes upstream with; decides what the client may steer. */
 export type KeySource = "byok" | "platform";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { RequestHeaderRules } from "../providers/gateway-spec.js";
+import type { RequestHeaderRules } from "../../providers/spec.js";
 import { upstreamRequestHeaders } from "./upstream-headers.js";
 
 const RULES: RequestHeaderRules = {

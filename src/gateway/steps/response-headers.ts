@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { ResponseHeaderRules } from "../providers/gateway-spec.js";
+import type { ResponseHeaderRules } from "../../providers/spec.js";
 import type { KeySource } from "./upstream-headers.js";
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { AppError } from "../lib/errors.js";
-import { isJsonContentType, requireJsonContentType } from "./request-body.js";
+import { AppError } from "../../lib/errors.js";
+import { isJsonContentType, requireJsonContentType } from "./read-request.js";
 
 describe("isJsonContentType", () => {
   it.each(["application/json", "Application/JSON", "application/json; charset=utf-8", 'application/json;charset="UTF-8"', "application/vnd.api+json", "application/json; foo=bar"])(

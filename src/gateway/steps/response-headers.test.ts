@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ResponseHeaderRules } from "../providers/gateway-spec.js";
+import type { ResponseHeaderRules } from "../../providers/spec.js";
 import { relayedResponseHeaders } from "./response-headers.js";
 
 const RULES: ResponseHeaderRules = { requestId: "x-request-id", relayed: ["openai-processing-ms"], rateLimitPrefixes: ["x-ratelimit-"] };

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
-import type { BodySink, UpstreamBody } from "./upstream.js";
+import type { BodySink, UpstreamBody } from "./upstream-client.js";
 
 type Decoder = ReturnType<typeof createGunzip> | ReturnType<typeof createInflate> | ReturnType<typeof createBrotliDecompress>;
 
