@@ -84,18 +84,24 @@ export function createUpstreamClient(options: { dispatcher: Dispatcher; baseUrl:
   return {
     send(request) {
       return new Promise((resolve, reject) => {
-        dispatcher.dispatch(
-          {
-            origin,
-            path: `${basePath}${request.path}`,
-            method: request.method,
-            headers: request.headers,
-            body: request.body ?? null,
-            headersTimeout: request.timeouts.headersTimeoutMs,
-            bodyTimeout: request.timeouts.bodyTimeoutMs,
-          },
-          new UpstreamAttempt(request.cancellation, resolve, reject),
-        );
+        const attempt = new UpstreamAttempt(request.cancellation, resolve, reject);
+        try {
+          dispatcher.dispatch(
+            {
+              origin,
+              path: `${basePath}${request.path}`,
+              method: request.method,
+              headers: request.headers,
+              body: request.body ?? null,
+              headersTimeout: request.timeouts.headersTimeoutMs,
+              bodyTimeout: request.timeouts.bodyTimeoutMs,
+            },
+            attempt,
+          );
+        } catch {
+          // undici refuses bad input (a header value it cannot send) synchronously, quoting it.
+          attempt.onResponseError(undefined, new Error("request refused by the HTTP client"));
+        }
       });
     },
   };
@@ -158,7 +164,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler, UpstreamBody {
     this.#sink?.onEnd();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     this.#stopListening();
     if (!this.#started) {
       this.#reject(new UpstreamFailure(failureKind(error, this.#cancellation), this.#controller !== undefined));
