@@ -2,7 +2,7 @@ import type { Lifecycle } from "../lib/lifecycle.js";
 import type { CallContext } from "./call-context.js";
 import { authenticate, type AuthenticateDeps } from "./steps/authenticate.js";
 import type { CallBudget } from "./steps/budget.js";
-import { fallBackFromRefusedKey, type FallBackDeps } from "./steps/fall-back.js";
+import { fallBackFromRefusedKey, type FallBackDeps, isRefusedOwnKey } from "./steps/fall-back.js";
 import { forward, type ForwardDeps } from "./steps/forward.js";
 import { limitPlatformCall, type LimitDeps } from "./steps/limit.js";
 import { readRequest } from "./steps/read-request.js";
@@ -34,7 +34,7 @@ export type PipelineDeps = {
  * Any step may stop the call by throwing an `AppError`, which is answered in the provider's own
  * shape (`renderFailure`). Whatever happened, `finishCall` runs last: the usage record, the budget
  * settlement and the end-of-call listeners (metrics, access log) all come from the context.
- * Never rejects.
+ * Rejects only when `finishCall` itself throws (a bug); the dispatcher catches that.
  */
 export async function runCall(call: CallContext, deps: PipelineDeps): Promise<void> {
   deps.lifecycle.enter();
@@ -51,12 +51,15 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
 
     let answer = await forward(call, call.credential, deps.forward);
     if (answer.wentUpstream) call.servedBy = call.credential;
-    const fallback = await fallBackFromRefusedKey(call, answer, deps.fallBack);
-    if (fallback !== undefined) {
-      call.credential = fallback;
-      call.limitHeaders = await limitPlatformCall(principal, fallback, call.request.log, deps.limit);
-      answer = await forward(call, fallback, deps.forward);
-      if (answer.wentUpstream) call.servedBy = fallback;
+    if (isRefusedOwnKey(answer, call.credential)) {
+      // The provider refused the owner's key itself: mark it, and go once more on the platform key.
+      const fallback = await fallBackFromRefusedKey(call, answer, deps.fallBack);
+      if (fallback !== undefined) {
+        call.credential = fallback;
+        call.limitHeaders = await limitPlatformCall(principal, fallback, call.request.log, deps.limit);
+        answer = await forward(call, fallback, deps.forward);
+        if (answer.wentUpstream) call.servedBy = fallback;
+      }
     }
     if (answer.kind === "failed") throw noAnswerError(answer.failure);
 

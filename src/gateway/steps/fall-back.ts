@@ -25,9 +25,8 @@ export type FallBackDeps = {
  */
 export async function fallBackFromRefusedKey(call: Readonly<CallContext>, result: ForwardResult, deps: FallBackDeps): Promise<Credential | undefined> {
   const credential = call.credential;
-  if (result.kind !== "error" || credential?.source !== "byok") return undefined;
+  if (credential?.source !== "byok" || !isRefusedOwnKey(result, credential)) return undefined;
   const { kind } = result.error;
-  if (kind !== "invalid_key" && kind !== "no_credits") return undefined;
   const { row } = credential;
   const status = kind === "invalid_key" ? "invalid" : "no_credits";
   const detail = statusDetail(result.error.message, credential.apiKey.reveal());
@@ -43,6 +42,14 @@ export async function fallBackFromRefusedKey(call: Readonly<CallContext>, result
     });
   }
   return platform;
+}
+
+/** Whether the provider refused the owner's own key itself (revoked, or its account out of credit). */
+export function isRefusedOwnKey(
+  result: ForwardResult,
+  credential: Credential | undefined,
+): result is Extract<ForwardResult, { kind: "error" }> & { error: { kind: "invalid_key" | "no_credits" } } {
+  return result.kind === "error" && credential?.source === "byok" && (result.error.kind === "invalid_key" || result.error.kind === "no_credits");
 }
 
 /** The provider's message for the key's status detail, without any piece of the key. */
