@@ -27,8 +27,8 @@ import type { Config } from "./config/config-schema.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { createMasterKeyring } from "./crypto/master-keys.js";
 import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
-import { type ActiveKeyRecord, createKeySelector } from "./gateway/key-selection.js";
-import { createProxy } from "./gateway/proxy.js";
+import type { PipelineDeps } from "./gateway/pipeline.js";
+import { type ActiveKeyRecord, createKeySelector } from "./gateway/steps/select-key.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import { createDependencyProbe, createHealthRegistry, type HealthRegistry } from "./lib/health-registry.js";
 import { createLifecycle } from "./lib/lifecycle.js";
@@ -40,7 +40,6 @@ import { loadPageAssets } from "./portal/page-assets.js";
 import { pageSecurityHeaders } from "./portal/page-headers.js";
 import { createPortalSessions, type PortalSessions } from "./portal/portal-sessions.js";
 import { createSessionCookie } from "./portal/session-cookie.js";
-import { createGatewayAdapters } from "./providers/gateway-registry.js";
 import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
 import type { Store } from "./store/ports.js";
@@ -155,9 +154,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const auditLog = createAuditLog({ audit: store.audit, clock });
     const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
+    // One adapter per provider, with its one upstream client: key checks and the gateway share both.
     const providers = createProviderRegistry({
-      openai: { baseUrl: config.providers.openai.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
-      anthropic: { baseUrl: config.providers.anthropic.baseUrl, timeoutMs: config.providerTimeoutMs, dispatcher },
+      dispatcher,
+      keyCheckTimeoutMs: config.providerTimeoutMs,
+      openai: { baseUrl: config.providers.openai.baseUrl, platformAccount: config.platformOpenAiAccount },
+      anthropic: { baseUrl: config.providers.anthropic.baseUrl },
     });
     const admission = createKeyAdmission({
       checks: createKeyChecks({ providers, normalizeKey, checkCommonKeyFormat }),
@@ -206,29 +208,36 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     closers.push(() => tierLimiter.close());
     const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
     const recorder = createUsageRecorder({ usage: store.usage, logger });
-    const adapters = createGatewayAdapters({
-      openai: { baseUrl: config.providers.openai.baseUrl },
-      anthropic: { baseUrl: config.providers.anthropic.baseUrl },
-    });
     const lifecycle = createLifecycle();
-    const proxy = createProxy({
-      lifecycle,
-      adapters,
-      authenticator,
-      selector: createKeySelector({ keys, dataKeys: store.dataKeys, envelope, cache: keyCache, platformKeys: config.platformKeys, tiers: config.tiers }),
-      tierLimiter,
+    const selector = createKeySelector({
+      keys,
+      dataKeys: store.dataKeys,
+      envelope,
+      cache: keyCache,
+      platformKeys: config.platformKeys,
       tiers: config.tiers,
-      rateLimitOnError: config.gateway.rateLimitOnError,
-      fallbackOnInvalid: config.gateway.fallbackOnInvalid,
       keyHealth,
-      auditLog,
-      recordUsage: (record) => recorder.record(record),
-      pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
-      clock,
-      dispatcher,
-      retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
-      timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
     });
+    const pipeline: PipelineDeps = {
+      lifecycle,
+      authenticate: { authenticator },
+      selector,
+      limit: { tierLimiter, tiers: config.tiers, rateLimitOnError: config.gateway.rateLimitOnError },
+      budget: undefined,
+      forward: {
+        retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
+        timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
+        platformBetas: new Set(config.platformBetas),
+      },
+      fallBack: { keyHealth, auditLog, selector, fallbackOnInvalid: config.gateway.fallbackOnInvalid },
+      relay: { platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined) },
+      record: {
+        recordUsage: (record) => recorder.record(record),
+        pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
+        budget: undefined,
+        onCallEnd: [],
+      },
+    };
 
     const portal = createPortalSessions({
       repo: store.portalSessions,
@@ -284,7 +293,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       headers: pageSecurityHeaders(config.portal),
       sessionTtlSeconds: config.portal.sessionTtlSeconds,
     });
-    preRouter.dispatch = createGatewayDispatch({ proxy, adapters, bodyLimitBytes: config.gateway.bodyLimitBytes, log: logger });
+    preRouter.dispatch = createGatewayDispatch({ providers, pipeline, bodyLimitBytes: config.gateway.bodyLimitBytes, clock, log: logger });
     notifications.worker.start();
     // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
     // keep-alive connections, then flush usage and close the pools.

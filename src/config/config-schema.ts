@@ -55,6 +55,17 @@ export type Config = {
   defaultTier: string;
   providers: { openai: ProviderEndpoint; anthropic: ProviderEndpoint };
   platformKeys: { openai: Redacted<string> | undefined; anthropic: Redacted<string> | undefined };
+  /**
+   * The operator's OpenAI organization and project for platform calls (`openai-organization`,
+   * `openai-project`); unset sends none. A caller's own values go only with the caller's own key.
+   */
+  platformOpenAiAccount: { organization: string | undefined; project: string | undefined };
+  /**
+   * Beta features callers may switch on for platform calls: values of `openai-beta` /
+   * `anthropic-beta` (e.g. `assistants=v2`), or a header's name to let all of its values through.
+   * Empty: no beta header reaches the provider with the platform key.
+   */
+  platformBetas: readonly string[];
   /** Timeout for one key-validation call to a provider, in milliseconds. */
   providerTimeoutMs: number;
   /** What to do with a key the provider rejects on create: refuse it (422) or store it as `invalid`. */
@@ -103,6 +114,9 @@ export type GatewayConfig = {
   /** How long a cached key record lives without any change notice, in milliseconds. */
   keyCacheTtlMs: number;
 };
+
+/** What a header value may hold without quoting: visible ASCII, no spaces or commas. */
+const HEADER_TOKEN = /^[\x21-\x2b\x2d-\x7e]+$/;
 
 const optionalString = z
   .string()
@@ -185,6 +199,16 @@ export const envSchema = z.object({
   }),
   PLATFORM_OPENAI_API_KEY: optionalString,
   PLATFORM_ANTHROPIC_API_KEY: optionalString,
+  PLATFORM_OPENAI_ORGANIZATION: optionalString.refine((value) => value === undefined || HEADER_TOKEN.test(value), {
+    message: "must be an OpenAI organization id (org-…): visible characters only",
+  }),
+  PLATFORM_OPENAI_PROJECT: optionalString.refine((value) => value === undefined || HEADER_TOKEN.test(value), {
+    message: "must be an OpenAI project id (proj_…): visible characters only",
+  }),
+  KEYPORT_PLATFORM_BETA_HEADERS: optionalString.refine(
+    (value) => value === undefined || value.split(",").every((part) => part.trim() === "" || HEADER_TOKEN.test(part.trim())),
+    { message: "must be a comma-separated list of beta names (e.g. assistants=v2,prompt-caching-2024-07-31) or beta header names" },
+  ),
   KEYPORT_PROVIDER_TIMEOUT_MS: integerFromString(10_000, 100, 120_000),
   KEYPORT_ON_REJECTED_KEY: z.enum(["reject", "store"]).optional(),
   KEYPORT_KEY_CHECKS_PER_MINUTE: integerFromString(10, 1, 10_000),

@@ -463,3 +463,32 @@ describe("loadConfig KEYPORT_TRUST_PROXY", () => {
     ]);
   });
 });
+
+describe("loadConfig platform call headers", () => {
+  it("sends no account and allows no beta by default", () => {
+    const config = loadConfig(baseEnv());
+    expect(config.platformOpenAiAccount).toEqual({ organization: undefined, project: undefined });
+    expect(config.platformBetas).toEqual([]);
+  });
+
+  it("reads the operator's organization, project and beta list", () => {
+    const config = loadConfig(
+      baseEnv({
+        PLATFORM_OPENAI_ORGANIZATION: "org-abc",
+        PLATFORM_OPENAI_PROJECT: "proj_def",
+        KEYPORT_PLATFORM_BETA_HEADERS: " assistants=v2 , prompt-caching-2024-07-31,,anthropic-beta",
+      }),
+    );
+    expect(config.platformOpenAiAccount).toEqual({ organization: "org-abc", project: "proj_def" });
+    expect(config.platformBetas).toEqual(["assistants=v2", "prompt-caching-2024-07-31", "anthropic-beta"]);
+  });
+
+  it.each([
+    ["PLATFORM_OPENAI_ORGANIZATION", { PLATFORM_OPENAI_ORGANIZATION: "org abc" }],
+    ["PLATFORM_OPENAI_PROJECT", { PLATFORM_OPENAI_PROJECT: "proj_\u00e9" }],
+    ["KEYPORT_PLATFORM_BETA_HEADERS", { KEYPORT_PLATFORM_BETA_HEADERS: "assistants=v2,two words" }],
+  ] as [string, Env][])("refuses a %s a header cannot carry", (name, overrides) => {
+    const problems = problemsOf(baseEnv(overrides));
+    expect(problems.some((problem) => problem.startsWith(`${name} `)), problems.join("\n")).toBe(true);
+  });
+});

@@ -105,6 +105,11 @@ export function loadConfig(env: Env): Config {
       anthropic:
         values.PLATFORM_ANTHROPIC_API_KEY === undefined ? undefined : redacted(values.PLATFORM_ANTHROPIC_API_KEY),
     },
+    platformOpenAiAccount: { organization: values.PLATFORM_OPENAI_ORGANIZATION, project: values.PLATFORM_OPENAI_PROJECT },
+    platformBetas: (values.KEYPORT_PLATFORM_BETA_HEADERS ?? "")
+      .split(",")
+      .map((part) => part.trim())
+      .filter((part) => part !== ""),
     providerTimeoutMs: values.KEYPORT_PROVIDER_TIMEOUT_MS,
     onRejectedKey: values.KEYPORT_ON_REJECTED_KEY ?? "reject",
     keyChecksPerMinute: values.KEYPORT_KEY_CHECKS_PER_MINUTE,

@@ -1,70 +1,86 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Clock } from "../lib/clock.js";
 import { AppError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
-import type { ProviderId } from "../lib/domain.js";
-import type { GatewayAdapter } from "../providers/gateway-spec.js";
+import type { GatewayEndpoint, ProviderAdapter, ProviderRegistry } from "../providers/spec.js";
+import { createCallContext } from "./call-context.js";
 import type { GatewayLog, GatewayRequest } from "./gateway-request.js";
-import type { GatewayRoute, Proxy } from "./proxy.js";
-
-/** Provider paths mirrored under a prefix, so the official SDKs work by changing `baseURL` alone. */
-const ROUTES: readonly (GatewayRoute & { paths: readonly string[] })[] = [
-  { provider: "openai", endpoint: "chat.completions", method: "POST", paths: ["/openai/v1/chat/completions", "/v1/chat/completions"] },
-  { provider: "openai", endpoint: "embeddings", method: "POST", paths: ["/openai/v1/embeddings", "/v1/embeddings"] },
-  { provider: "openai", endpoint: "responses", method: "POST", paths: ["/openai/v1/responses", "/v1/responses"] },
-  { provider: "openai", endpoint: "models", method: "GET", paths: ["/openai/v1/models", "/v1/models"] },
-  { provider: "anthropic", endpoint: "messages", method: "POST", paths: ["/anthropic/v1/messages", "/v1/messages"] },
-  { provider: "anthropic", endpoint: "messages.count_tokens", method: "POST", paths: ["/anthropic/v1/messages/count_tokens"] },
-  { provider: "anthropic", endpoint: "models", method: "GET", paths: ["/anthropic/v1/models"] },
-];
+import { type PipelineDeps, runCall } from "./pipeline.js";
 
 export type GatewayDispatchDeps = {
-  proxy: Proxy;
-  adapters: Readonly<Record<ProviderId, GatewayAdapter>>;
+  providers: ProviderRegistry;
+  pipeline: PipelineDeps;
+  /** Runs one call; the pipeline's `runCall` (replaced only to test what happens when it fails). */
+  run?: (call: Parameters<typeof runCall>[0], deps: PipelineDeps) => Promise<void>;
   bodyLimitBytes: number;
+  clock: Clock;
   log: GatewayLog & { child(bindings: Record<string, unknown>): GatewayLog };
 };
+
+type Route = { adapter: ProviderAdapter; endpoint: GatewayEndpoint; path: string };
 
 /**
  * Serves gateway calls straight from Node's HTTP server, ahead of Fastify's router: these routes
  * need none of its schema, hook or serialisation machinery, and on the hot path that machinery
- * costs more CPU than the rest of a call. The body is read as raw bytes (it passes through
- * untouched); size limits and errors are answered in the provider's own shape. Returns false for
- * any other request, which then goes to Fastify.
+ * costs more CPU than the rest of a call. The routes are the providers' endpoint tables. The body
+ * is read as raw bytes (it passes through untouched); size limits and errors are answered in the
+ * provider's own shape. Returns false for any other request, which then goes to Fastify.
  */
-export function createGatewayDispatch({ proxy, adapters, bodyLimitBytes, log }: GatewayDispatchDeps) {
-  const byKey = new Map<string, { route: GatewayRoute; path: string }>();
-  for (const { paths, ...route } of ROUTES) for (const path of paths) byKey.set(`${route.method} ${path}`, { route, path });
+export function createGatewayDispatch(deps: GatewayDispatchDeps) {
+  const routes = new Map<string, Route>();
+  for (const adapter of Object.values(deps.providers)) {
+    for (const endpoint of adapter.endpoints) {
+      for (const path of endpoint.routes) routes.set(`${endpoint.method} ${path}`, { adapter, endpoint, path });
+    }
+  }
+  const run = deps.run ?? runCall;
+
+  /** Reads the body and runs the call; never rejects (a failure here must not end the process). */
+  async function serve(route: Route, incoming: IncomingMessage, response: ServerResponse, id: string): Promise<void> {
+    let body: Buffer | undefined;
+    try {
+      body = await readBody(incoming, deps.bodyLimitBytes);
+    } catch (error) {
+      const appError = error instanceof AppError ? error : new AppError("invalid_request", "The request body could not be read.");
+      answer(route.adapter, response, id, appError, { connection: "close" });
+      return;
+    }
+    const request: GatewayRequest = {
+      id,
+      routePath: route.path,
+      url: incoming.url ?? "/",
+      headers: incoming.headers,
+      ip: incoming.socket.remoteAddress ?? "",
+      body,
+      log: new LazyChildLog(deps.log, id),
+    };
+    const call = createCallContext({ request, response, adapter: route.adapter, endpoint: route.endpoint, createdAt: deps.clock.now() });
+    await run(call, deps.pipeline);
+  }
 
   return function dispatch(incoming: IncomingMessage, response: ServerResponse): boolean {
     const url = incoming.url ?? "/";
     const queryAt = url.indexOf("?");
-    const match = byKey.get(`${incoming.method ?? ""} ${queryAt === -1 ? url : url.slice(0, queryAt)}`);
-    if (match === undefined) return false;
+    const route = routes.get(`${incoming.method ?? ""} ${queryAt === -1 ? url : url.slice(0, queryAt)}`);
+    if (route === undefined) return false;
     const id = newId("req");
-    const adapter = adapters[match.route.provider];
-    readBody(incoming, bodyLimitBytes).then(
-      (body) => {
-        const request: GatewayRequest = {
-          id,
-          routePath: match.path,
-          url,
-          headers: incoming.headers,
-          ip: incoming.socket.remoteAddress ?? "",
-          body,
-          log: new LazyChildLog(log, id),
-        };
-        return proxy.handle(match.route, request, response);
-      },
-      (error: unknown) => {
-        const appError = error instanceof AppError ? error : new AppError("invalid_request", "The request body could not be read.");
-        const rendered = adapter.renderError(appError);
-        if (response.headersSent || response.destroyed) return;
-        response.writeHead(rendered.status, { ...rendered.headers, "x-request-id": id, connection: "close" });
-        response.end(rendered.body);
-      },
-    );
+    serve(route, incoming, response, id).catch((error: unknown) => {
+      deps.log.error({ err: error, requestId: id }, "gateway call failed unexpectedly");
+      answer(route.adapter, response, id, new AppError("internal", "Internal error"), {});
+    });
     return true;
   };
+}
+
+/** Keyport's own error in the provider's shape, unless an answer has already started (then the connection is cut). */
+function answer(adapter: ProviderAdapter, response: ServerResponse, id: string, error: AppError, extra: Record<string, string>): void {
+  if (response.headersSent || response.destroyed) {
+    if (!response.writableEnded) response.destroy();
+    return;
+  }
+  const rendered = adapter.renderError(error);
+  response.writeHead(rendered.status, { ...rendered.headers, "x-request-id": id, ...extra });
+  response.end(rendered.body);
 }
 
 /** Reads the whole body, refusing one over the limit (by Content-Length first, then by count). */

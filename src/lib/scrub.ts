@@ -28,3 +28,36 @@ export function scrubAndTrim(text: string, maxLength = 300): string {
   const clean = scrubSecrets(text).replace(/[\r\n\t]+/g, " ").trim();
   return clean.length > maxLength ? `${clean.slice(0, maxLength - 1)}…` : clean;
 }
+
+/** Shortest run of a known secret that counts as a leak of it (shorter runs occur by chance). */
+export const SECRET_FRAGMENT_MIN_LENGTH = 16;
+
+/**
+ * Replaces every run of at least `minLength` characters that also occurs inside one of `secrets`,
+ * whatever surrounds it: a proxy or provider that quotes part of a key (masked, cut, without its
+ * `sk-` prefix) leaks that part. Overlapping and adjacent matches become one `[redacted]`. Linear
+ * in the text's length times `minLength`; meant for error bodies and messages, not for streams.
+ */
+export function scrubSecretFragments(text: string, secrets: readonly string[], minLength = SECRET_FRAGMENT_MIN_LENGTH): string {
+  if (text.length < minLength) return text;
+  const windows = new Set<string>();
+  for (const secret of secrets) {
+    for (let start = 0; start + minLength <= secret.length; start += 1) windows.add(secret.slice(start, start + minLength));
+  }
+  if (windows.size === 0) return text;
+  let out = "";
+  let copiedUpTo = 0;
+  let runEnd = -1;
+  for (let start = 0; start + minLength <= text.length; start += 1) {
+    if (!windows.has(text.slice(start, start + minLength))) continue;
+    if (start > runEnd) {
+      // A new run: flush the text before it, and the marker for the run before that.
+      if (runEnd !== -1) out += "[redacted]";
+      out += text.slice(copiedUpTo, start);
+    }
+    runEnd = start + minLength;
+    copiedUpTo = runEnd;
+  }
+  if (runEnd === -1) return text;
+  return `${out}[redacted]${text.slice(copiedUpTo)}`;
+}

@@ -169,6 +169,37 @@ describe("connection faults", () => {
   });
 });
 
+describe("alter faults", () => {
+  it("add response headers to an answer that is otherwise as usual", async () => {
+    mock.injectFault({ kind: "alter", headers: { "x-extra": "1" } });
+    const response = await openAi("/v1/chat/completions", CHAT);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-extra")).toBe("1");
+    expect(((await response.json()) as { object: string }).object).toBe("chat.completion");
+  });
+
+  it.each(["gzip", "deflate", "br"] as const)("compress a JSON answer with %s", async (contentEncoding) => {
+    mock.injectFault({ kind: "alter", contentEncoding });
+    // fetch decodes by content-encoding: the body reads as the usual answer.
+    const response = await openAi("/v1/chat/completions", CHAT);
+    expect(response.headers.get("content-encoding")).toBe(contentEncoding);
+    expect(((await response.json()) as { object: string }).object).toBe("chat.completion");
+  });
+
+  it("compress a stream event by event, to the same events", async () => {
+    mock.injectFault({ kind: "alter", contentEncoding: "gzip" });
+    const response = await openAi("/v1/chat/completions", { ...CHAT, stream: true });
+    expect(response.headers.get("content-encoding")).toBe("gzip");
+    const text = await response.text();
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+  });
+
+  it("refuse an unknown encoding or bad headers", () => {
+    expect(() => mock.injectFault({ kind: "alter", contentEncoding: "zstd" } as unknown as MockFault)).toThrow(/contentEncoding must be/);
+    expect(() => mock.injectFault({ kind: "alter", headers: { a: 1 } } as unknown as MockFault)).toThrow(/headers must be/);
+  });
+});
+
 describe("control API", () => {
   const control = (method: string, path: string, body?: unknown) =>
     fetch(`${mock.url}/__mock/${path}`, {

@@ -1,5 +1,5 @@
 import { isRecord } from "./mock-text.js";
-import type { MockFault, MockFaultMatch } from "./types.js";
+import type { MockContentEncoding, MockFault, MockFaultMatch } from "./types.js";
 
 /** Pending faults in injection order; each is used up after `times` matching requests. */
 export type FaultList = {
@@ -66,8 +66,10 @@ export function parseMockFault(value: unknown): MockFault | string {
       return { ...common, kind: "delay", ms: value.ms };
     case "reset":
       return { ...common, kind: "reset" };
+    case "alter":
+      return parseAlterFault(value, common);
     default:
-      return 'kind must be "status", "reset-mid-stream", "delay" or "reset"';
+      return 'kind must be "status", "reset-mid-stream", "delay", "reset" or "alter"';
   }
 }
 
@@ -79,12 +81,35 @@ function parseStatusFault(value: Record<string, unknown>, common: { match?: Mock
   const fault: MockFault = { ...common, kind: "status", status };
   if (value.body !== undefined) fault.body = value.body;
   if (value.headers !== undefined) {
-    if (!isRecord(value.headers) || !Object.values(value.headers).every((item) => typeof item === "string")) {
-      return "headers must be an object of strings";
-    }
-    fault.headers = value.headers as Record<string, string>;
+    const headers = parseHeaders(value.headers);
+    if (typeof headers === "string") return headers;
+    fault.headers = headers;
   }
   return fault;
+}
+
+const CONTENT_ENCODINGS: readonly MockContentEncoding[] = ["gzip", "deflate", "br"];
+
+function parseAlterFault(value: Record<string, unknown>, common: { match?: MockFaultMatch; times?: number }): MockFault | string {
+  const fault: MockFault = { ...common, kind: "alter" };
+  if (value.headers !== undefined) {
+    const headers = parseHeaders(value.headers);
+    if (typeof headers === "string") return headers;
+    fault.headers = headers;
+  }
+  if (value.contentEncoding !== undefined) {
+    const encoding = CONTENT_ENCODINGS.find((candidate) => candidate === value.contentEncoding);
+    if (encoding === undefined) return `contentEncoding must be one of ${CONTENT_ENCODINGS.join(", ")}`;
+    fault.contentEncoding = encoding;
+  }
+  return fault;
+}
+
+function parseHeaders(value: unknown): Record<string, string> | string {
+  if (!isRecord(value) || !Object.values(value).every((item) => typeof item === "string")) {
+    return "headers must be an object of strings";
+  }
+  return value as Record<string, string>;
 }
 
 function parseMatch(value: unknown): MockFaultMatch | string {

@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { type BrotliCompress, createBrotliCompress, createDeflate, createGzip, type Deflate, type Gzip } from "node:zlib";
 import { anthropicFaultReply } from "./anthropic-errors.js";
 import { handleAnthropicCall } from "./anthropic-mock.js";
 import { CONTROL_PREFIX, handleControlRequest } from "./mock-control.js";
@@ -11,7 +12,7 @@ import { isRecord } from "./mock-text.js";
 import { openAiFaultReply } from "./openai-errors.js";
 import { handleOpenAiCall } from "./openai-mock.js";
 import { createRequestRecorder } from "./request-recorder.js";
-import type { MockFault, MockKeyBehaviour, MockProvider, MockProviderOptions } from "./types.js";
+import type { MockContentEncoding, MockFault, MockKeyBehaviour, MockProvider, MockProviderOptions } from "./types.js";
 
 /** Request bodies above this are refused with 413. */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -79,6 +80,10 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     if (latencyMs > 0 && !(await delays.wait(latencyMs, response))) return;
 
     const reply = fault?.kind === "status" ? statusFaultReply(flavour, call, fault) : routeCall(flavour, call);
+    if (fault?.kind === "alter") {
+      sendAltered(response, { ...reply, headers: { ...reply.headers, ...fault.headers } }, fault.contentEncoding);
+      return;
+    }
     send(response, reply, fault?.kind === "reset-mid-stream" ? fault.afterEvents : undefined);
   }
 
@@ -173,6 +178,51 @@ function send(response: ServerResponse, reply: MockReply, cutAfterEvents: number
   const sent = reply.events.slice(0, cutAfterEvents).join("");
   response.flushHeaders();
   response.write(sent, () => response.socket?.destroy());
+}
+
+/**
+ * A reply with its body compressed (when an encoding is given): JSON in one go, a stream event by
+ * event, each flushed so the client can decode it as it arrives.
+ */
+function sendAltered(response: ServerResponse, reply: MockReply, encoding: MockContentEncoding | undefined): void {
+  if (encoding === undefined) {
+    send(response, reply, undefined);
+    return;
+  }
+  const compressor = createCompressor(encoding);
+  const isJson = reply.kind === "json";
+  response.writeHead(isJson ? reply.status : 200, {
+    ...reply.headers,
+    ...(isJson ? { "content-type": "application/json" } : {}),
+    "content-encoding": encoding,
+  });
+  compressor.pipe(response);
+  if (isJson) {
+    compressor.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
+    return;
+  }
+  const events = [...reply.events];
+  const writeNext = () => {
+    const event = events.shift();
+    if (event === undefined) {
+      compressor.end();
+      return;
+    }
+    compressor.write(event);
+    compressor.flush(() => setImmediate(writeNext));
+  };
+  writeNext();
+}
+
+function createCompressor(encoding: MockContentEncoding): Gzip | Deflate | BrotliCompress {
+  switch (encoding) {
+    case "gzip":
+      return createGzip();
+    case "deflate":
+      return createDeflate();
+    case "br":
+      return createBrotliCompress();
+  }
 }
 
 function sendJson(response: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {

@@ -46,6 +46,9 @@ type MockFaultCommon = {
  *   requests match it; other requests neither trigger nor consume it.
  * - `delay`: wait `ms` before answering normally (for timeouts).
  * - `reset`: reset the connection before any response.
+ * - `alter`: answer as usual, with extra response `headers` and/or the body compressed with
+ *   `contentEncoding` (a stream event by event, flushed as it goes), the way a provider or a proxy
+ *   in between might answer despite `accept-encoding: identity`.
  */
 export type MockFault = MockFaultCommon &
   (
@@ -53,7 +56,10 @@ export type MockFault = MockFaultCommon &
     | { kind: "reset-mid-stream"; afterEvents: number }
     | { kind: "delay"; ms: number }
     | { kind: "reset" }
+    | { kind: "alter"; headers?: Record<string, string>; contentEncoding?: MockContentEncoding }
   );
+
+export type MockContentEncoding = "gzip" | "deflate" | "br";
 
 /** One request as the mock saw it (control API calls under `/__mock/` are not recorded). */
 export type RecordedRequest = {

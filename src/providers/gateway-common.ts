@@ -2,8 +2,8 @@
 import { AppError, errorCodes } from "../lib/errors.js";
 import { isRecord, stringField } from "../lib/json-values.js";
 import type { Redacted } from "../lib/redacted.js";
-import type { Usage } from "../lib/usage.js";
-import type { GatewayEndpoint, ProviderErrorResponse, StreamObserver } from "./gateway-spec.js";
+import { NO_USAGE, type Usage } from "../lib/usage.js";
+import type { PreparedRequest, ProviderErrorResponse, StreamObserver } from "./spec.js";
 import { type FieldName, fieldName, readTopLevelFields } from "./json-fields.js";
 import { createSseSplitter, readSseDataBytes } from "./sse.js";
 
@@ -16,9 +16,37 @@ const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
 
 
+/** What a GET endpoint sends upstream: no body, nothing to read from one. */
+export const NO_BODY: PreparedRequest = Object.freeze({ model: undefined, stream: false, body: undefined, hideUsageChunk: false });
+
+/** The usage of an answer that has none (a model list). */
+export function noUsageAnswer(): { usage: Usage; model: string | undefined } {
+  return { usage: NO_USAGE, model: undefined };
+}
+
+/** An observer for a stream that carries no usage Keyport reads: passes every byte, learns nothing. */
+export function plainStreamObserver(): StreamObserver {
+  return createSseObserver({ inspect: () => "keep", usage: () => NO_USAGE, model: () => undefined, sawError: () => false }, { isFiltering: false });
+}
+
 /** A token count as the provider reported it; anything but a whole number ≥ 0 counts as "not said". */
 export function tokenCount(value: unknown): number | undefined {
   return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** Whether a parsed JSON value nests objects or arrays more than `maxDepth` levels (checked without recursion). */
+export function isNestedDeeperThan(value: unknown, maxDepth: number): boolean {
+  let level: unknown[] = [value];
+  for (let depth = 0; level.length > 0; depth += 1) {
+    const next: unknown[] = [];
+    for (const item of level) {
+      if (item === null || typeof item !== "object") continue;
+      for (const child of Object.values(item)) next.push(child);
+    }
+    if (next.length > 0 && depth + 1 > maxDepth) return true;
+    level = next;
+  }
+  return false;
 }
 
 /** `JSON.parse` that never throws (its messages quote the input, so they must not travel anyway). */
@@ -85,34 +113,13 @@ export function readJsonRequestBody(body: Buffer | undefined): JsonRequestBody |
 }
 
 /**
- * Builds `upstreamUrl` from the configured base URL and the provider's paths. The result always
- * has the configured origin: only a query string (starting with `?`) is appended.
- * @throws Error for an invalid base URL (a configuration error, at start-up)
+ * A JSON POST body passed on untouched: its `model`, and `stream` where the endpoint can stream
+ * (a stray `stream: true` on one that cannot must not make the gateway expect events).
  */
-export function createUpstreamUrl(
-  baseUrl: string,
-  paths: Readonly<Partial<Record<GatewayEndpoint, string>>>,
-): (endpoint: GatewayEndpoint, search: string) => string {
-  const base = normaliseBaseUrl(baseUrl);
-  return (endpoint, search) => {
-    const path = paths[endpoint];
-    // Both are bugs in the caller: the gateway only routes an adapter's own endpoints, and passes
-    // the query string of the incoming URL.
-    if (path === undefined) throw new Error(`The provider has no '${endpoint}' endpoint.`);
-    if (search !== "" && !search.startsWith("?")) throw new Error("search must be empty or start with '?'.");
-    return `${base}${path}${search}`;
-  };
-}
-
-function normaliseBaseUrl(baseUrl: string): string {
-  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
-  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
-    throw new Error("A provider base URL must be an absolute http(s) URL.");
-  }
-  if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
-    throw new Error("A provider base URL must not carry credentials, a query or a fragment.");
-  }
-  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+export function prepareJsonBody(body: Buffer | undefined, options: { canStream: boolean }): PreparedRequest | AppError {
+  const request = readJsonRequestBody(body);
+  if (request instanceof AppError) return request;
+  return { model: request.model, stream: request.stream && options.canStream, body, hideUsageChunk: false };
 }
 
 /**

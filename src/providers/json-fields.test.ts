@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { appendTopLevelField, fieldName, readTopLevelFields } from "./json-fields.js";
+import { appendTopLevelField, fieldName, readTopLevelFields, replaceTopLevelField } from "./json-fields.js";
 
 const WANTED = [fieldName("model"), fieldName("usage")];
 
@@ -84,5 +84,25 @@ describe("appendTopLevelField", () => {
 
   it("gives undefined for a body that does not end in a brace", () => {
     for (const text of ["", "  ", "[1]", '{"a":1', '"x"']) expect(appendTopLevelField(Buffer.from(text), "b", 1), text).toBeUndefined();
+  });
+});
+
+describe("replaceTopLevelField", () => {
+  it("replaces the value of the last top-level occurrence, leaving every other byte", () => {
+    const body = Buffer.from('{ "a": {"x": 1},\n "n": {"a": 2}, "a" : [1,2] , "z": 12345678901234567890 }');
+    expect(replaceTopLevelField(body, "a", { b: true })?.toString()).toBe('{ "a": {"x": 1},\n "n": {"a": 2}, "a" : {"b":true} , "z": 12345678901234567890 }');
+  });
+
+  it("never parses the rest: a deeply nested sibling is stepped over", () => {
+    const depth = 100_000;
+    const body = Buffer.from(`{"deep":${"[".repeat(depth)}${"]".repeat(depth)},"so":{}}`);
+    expect(replaceTopLevelField(body, "so", { include_usage: true })?.subarray(-30).toString()).toBe(`${"]".repeat(1)},"so":{"include_usage":true}}`);
+  });
+
+  it("answers undefined when the field is absent or the body is not an object", () => {
+    expect(replaceTopLevelField(Buffer.from('{"b":{"a":1}}'), "a", 1)).toBeUndefined();
+    expect(replaceTopLevelField(Buffer.from('[{"a":1}]'), "a", 1)).toBeUndefined();
+    expect(replaceTopLevelField(Buffer.from('{"a":1'), "a", 1)).toBeUndefined();
+    expect(replaceTopLevelField(Buffer.from("{}"), "a", 1)).toBeUndefined();
   });
 });

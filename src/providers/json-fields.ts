@@ -67,6 +67,37 @@ export function appendTopLevelField(body: Buffer, name: string, value: unknown):
   return Buffer.concat([body.subarray(0, end), member, body.subarray(end)]);
 }
 
+/**
+ * `body` with the value of its top-level field `name` (its last occurrence) replaced by `value`;
+ * every other byte stays as the client wrote it. Only the new value is serialised, so the rest of
+ * the body (a long or deeply nested conversation) is never parsed or re-serialised. `undefined`
+ * when the body is not a JSON object with that field.
+ */
+export function replaceTopLevelField(body: Buffer, name: string, value: unknown): Buffer | undefined {
+  const field = fieldName(name);
+  let found: { start: number; end: number } | undefined;
+  let at = skipSpace(body, 0);
+  if (body[at] !== OPEN_BRACE) return undefined;
+  at = skipSpace(body, at + 1);
+  while (body[at] !== CLOSE_BRACE) {
+    if (body[at] !== QUOTE) return undefined;
+    const keyEnd = stringEnd(body, at);
+    if (keyEnd === -1) return undefined;
+    const isWanted = wantedAt(body, at + 1, keyEnd, [field]) !== undefined;
+    at = skipSpace(body, keyEnd + 1);
+    if (body[at] !== COLON) return undefined;
+    const valueStart = skipSpace(body, at + 1);
+    const valueEnd = valueEndAt(body, valueStart);
+    if (valueEnd === -1) return undefined;
+    if (isWanted) found = { start: valueStart, end: valueEnd };
+    at = skipSpace(body, valueEnd);
+    if (body[at] === COMMA) at = skipSpace(body, at + 1);
+    else if (body[at] !== CLOSE_BRACE) return undefined;
+  }
+  if (found === undefined) return undefined;
+  return Buffer.concat([body.subarray(0, found.start), Buffer.from(JSON.stringify(value), "utf8"), body.subarray(found.end)]);
+}
+
 /** JSON's whitespace: space, line feed, carriage return, tab. */
 function isSpace(byte: number | undefined): boolean {
   return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;

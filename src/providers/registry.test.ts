@@ -8,8 +8,10 @@ describe("createProviderRegistry", () => {
   afterAll(() => dispatcher.close());
 
   const registry = createProviderRegistry({
-    openai: { baseUrl: "https://api.openai.com/v1", timeoutMs: 1000, dispatcher },
-    anthropic: { baseUrl: "https://api.anthropic.com", timeoutMs: 1000, dispatcher },
+    dispatcher,
+    keyCheckTimeoutMs: 1000,
+    openai: { baseUrl: "https://api.openai.com/v1" },
+    anthropic: { baseUrl: "https://api.anthropic.com" },
   });
 
   it("has one adapter per provider, under its own id", () => {
@@ -28,5 +30,11 @@ describe("createProviderRegistry", () => {
 
   it("cannot be modified", () => {
     expect(Object.isFrozen(registry)).toBe(true);
+  });
+
+  it("fails at start-up on a base URL that is not absolute http(s), or that carries credentials", () => {
+    for (const baseUrl of ["/v1", "api.openai.com/v1", "ftp://api.openai.com/v1", "https://user:pw@api.openai.com/v1", "https://api.openai.com/v1?x=1"]) {
+      expect(() => createProviderRegistry({ dispatcher, keyCheckTimeoutMs: 1, openai: { baseUrl }, anthropic: { baseUrl: "https://api.anthropic.com" } })).toThrow(/base URL/);
+    }
   });
 });

@@ -46,6 +46,11 @@ export type StatusChange = {
   at: string;
   /** Set when the change comes from a live test. */
   testedAt?: string;
+  /**
+   * Change only a key whose stored status differs (compare-and-set, one statement): of concurrent
+   * identical changes exactly one gets the updated row, the others `undefined`.
+   */
+  onlyIfDifferent?: boolean;
 };
 
 export type KeyPatch = {
@@ -189,10 +194,11 @@ export type UsageSource = "byok" | "platform";
 
 /**
  * How a gateway call ended: `ok` (2xx, complete), `error` (the provider or Keyport answered an
- * error), `partial` (a stream cut off midway: usage is what was streamed), `aborted` (the client
- * went away).
+ * error), `partial` (cut off by the provider midway: usage is what was streamed),
+ * `client_aborted` (the client went away before its answer was complete). Records written before
+ * the last was renamed say `aborted`, which reads as `client_aborted`.
  */
-export type UsageStatus = "ok" | "error" | "partial" | "aborted";
+export type UsageStatus = "ok" | "error" | "partial" | "client_aborted";
 
 /** Unit prices a record was costed at, in nano-USD per million tokens; null when unknown. */
 export type UnitPrices = {

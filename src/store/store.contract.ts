@@ -186,6 +186,17 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
         });
       });
 
+      it("changes a status only once under onlyIfDifferent: of concurrent identical changes exactly one gets the row", async () => {
+        const key = newKeyAt(newOwner());
+        await store.keys.insert(key, { activate: true, at: time(1) });
+        const change = { status: "invalid" as const, statusDetail: "revoked", at: time(2), onlyIfDifferent: true };
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.keys.setStatus(key.owner, key.id, change)));
+        expect(results.filter((row) => row !== undefined)).toHaveLength(1);
+        expect(await store.keys.findById(key.owner, key.id)).toMatchObject({ status: "invalid", statusDetail: "revoked", statusChangedAt: time(2) });
+        expect(await store.keys.setStatus(key.owner, key.id, { ...change, statusDetail: "again", at: time(3) })).toBeUndefined();
+        expect(await store.keys.findById(key.owner, key.id)).toMatchObject({ statusDetail: "revoked", updatedAt: time(2) });
+      });
+
       it("replaces the secret in place", async () => {
         const key = newKeyAt(newOwner());
         await store.keys.insert(key, { activate: true, at: time(1) });

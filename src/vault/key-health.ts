@@ -33,7 +33,11 @@ export function undecryptableDetail(error: DecryptError): string {
 /**
  * Status changes that come from what a provider (or the decryption) said, outside the owner's
  * own edits: the key test, the gateway at call time. Each change records the detail, the time and
- * an audit event, once: a key already in that status is left alone.
+ * an audit event, once: a key already in that status is left alone, and of many concurrent calls
+ * marking the same key (every call in flight on a key that was just revoked) exactly one changes
+ * it, in the store's compare-and-set, and writes the event.
+ * @returns the updated row when this call changed the status; `undefined` when it already had it
+ *   (or the key is gone)
  */
 export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
   async function markStatus(
@@ -42,10 +46,11 @@ export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
     statusDetail: string,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<ProviderKeyRow | undefined> {
-    if (row.status === status) return row;
+    if (row.status === status) return undefined;
     const type = EVENT_FOR_STATUS[status];
     const events = type === undefined ? [] : [auditLog.event(row.owner, type, actor, { keyId: row.id, detail: { provider: row.provider, reason: statusDetail } })];
-    return keys.setStatus(row.owner, row.id, { status, statusDetail, at: clock.now().toISOString() }, events);
+    // Only if the status is still different: concurrent calls that learn the same thing change it once.
+    return keys.setStatus(row.owner, row.id, { status, statusDetail, at: clock.now().toISOString(), onlyIfDifferent: true }, events);
   }
 
   /** Marks a key whose stored secret did not open, with a detail that says who can repair it. */

@@ -410,7 +410,7 @@ describe("gateway faults: the client goes away mid-stream", () => {
     await Promise.race([call.closed, timeout]).finally(() => clearTimeout(timer));
   }
 
-  it("aborting an OpenAI stream aborts the upstream request; the record says aborted", async () => {
+  it("aborting an OpenAI stream aborts the upstream request; the record says client_aborted", async () => {
     const user = await newUser("premium");
     const controller = new AbortController();
     const callIndex = upstream.calls.length;
@@ -431,7 +431,7 @@ describe("gateway faults: the client goes away mid-stream", () => {
     await upstreamClosed(callIndex);
     const records = await waitForUsage(keyport, user.owner, 1);
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ status: "aborted", streamed: true, source: "platform" });
+    expect(records[0]).toMatchObject({ status: "client_aborted", streamed: true, source: "platform" });
   });
 
   it("aborting an Anthropic stream aborts the upstream request; the record keeps what was streamed", async () => {
@@ -455,7 +455,7 @@ describe("gateway faults: the client goes away mid-stream", () => {
     const records = await waitForUsage(keyport, user.owner, 1);
     expect(records).toHaveLength(1);
     const usage = { inputTokens: upstream.anthropicInputTokens, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0 };
-    expect(records[0]).toMatchObject({ status: "aborted", streamed: true, inputTokens: usage.inputTokens, outputTokens: 1 });
+    expect(records[0]).toMatchObject({ status: "client_aborted", streamed: true, inputTokens: usage.inputTokens, outputTokens: 1 });
     // Charged for what was streamed.
     expect(records[0]?.costNanoUsd).toBe(costOf(usage, priceTable.pricesFor("anthropic", "claude-haiku-4-5")));
     expect(records[0]?.costNanoUsd).toBeGreaterThan(0);

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { Agent } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -7,16 +6,8 @@ import type { KeyCheckResult } from "../../lib/domain.js";
 import { redacted } from "../../lib/redacted.js";
 import { startMockProvider } from "../../mock-provider/mock-provider.js";
 import type { MockFault, MockKeyBehaviour, MockProvider } from "../../mock-provider/types.js";
-import {
-  ANTHROPIC_VERSION,
-  checkAnthropicKeyFormat,
-  classifyAnthropicModelsResponse,
-  createAnthropicAdapter,
-} from "./anthropic-adapter.js";
-
-function fixture(name: string): unknown {
-  return JSON.parse(readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), "utf8")) as unknown;
-}
+import { createUpstreamClient } from "../upstream-client.js";
+import { ANTHROPIC_VERSION, checkAnthropicKeyFormat, createAnthropicAdapter } from "./anthropic-adapter.js";
 
 async function closedPortUrl(): Promise<string> {
   const server = createServer();
@@ -62,35 +53,6 @@ describe("checkAnthropicKeyFormat", () => {
   });
 });
 
-describe("Anthropic response classification (recorded bodies)", () => {
-  it.each<[number, string, KeyCheckResult]>([
-    [200, "models-list.200.json", "valid"],
-    [401, "authentication-error.401.json", "invalid"],
-    [403, "permission-error.403.json", "invalid"],
-    [400, "credit-balance.400.json", "no_credits"],
-    [402, "billing-error.402.json", "no_credits"],
-    [429, "rate-limit.429.json", "rate_limited"],
-    [500, "api-error.500.json", "unreachable"],
-    [529, "overloaded.529.json", "unreachable"],
-    [400, "invalid-request.400.json", "unreachable"],
-  ])("models %i %s → %s", (status, name, expected) => {
-    expect(classifyAnthropicModelsResponse({ status, headers: {}, body: fixture(name) }, []).result).toBe(expected);
-  });
-
-  it("falls back to the status when the body is not Anthropic's", () => {
-    const classify = (status: number) => classifyAnthropicModelsResponse({ status, headers: {}, body: undefined }, []);
-    expect(classify(401).result).toBe("invalid");
-    expect(classify(402).result).toBe("no_credits");
-    expect(classify(429).result).toBe("rate_limited");
-    expect(classify(502).result).toBe("unreachable");
-  });
-
-  it("matches the credit-balance wording case-insensitively", () => {
-    const body = { type: "error", error: { type: "invalid_request_error", message: "CREDIT BALANCE too low" } };
-    expect(classifyAnthropicModelsResponse({ status: 400, headers: {}, body }, []).result).toBe("no_credits");
-  });
-});
-
 describe("Anthropic checkKey against the mock provider", () => {
   const dispatcher = new Agent({ keepAliveTimeout: 1000 });
   let mock: MockProvider;
@@ -107,8 +69,8 @@ describe("Anthropic checkKey against the mock provider", () => {
     await dispatcher.close();
   });
 
-  const adapter = (timeoutMs = 2000, baseUrl?: string) =>
-    createAnthropicAdapter({ baseUrl: baseUrl ?? mock.anthropicBaseUrl, timeoutMs, dispatcher });
+  const adapter = (keyCheckTimeoutMs = 2000, baseUrl: string = mock.anthropicBaseUrl) =>
+    createAnthropicAdapter({ baseUrl, keyCheckTimeoutMs, upstream: createUpstreamClient({ dispatcher, baseUrl }) });
 
   const cases: Array<{ name: string; behaviour?: MockKeyBehaviour; fault?: MockFault; expected: KeyCheckResult }> = [
     { name: "valid key", behaviour: "valid", expected: "valid" },
@@ -117,7 +79,9 @@ describe("Anthropic checkKey against the mock provider", () => {
     { name: "credit balance too low", behaviour: "no_credits", expected: "no_credits" },
     { name: "rate-limited key", behaviour: "rate_limited", expected: "rate_limited" },
     { name: "402 billing_error", behaviour: "valid", fault: { kind: "status", status: 402 }, expected: "no_credits" },
-    { name: "403 permission_error", behaviour: "valid", fault: { kind: "status", status: 403 }, expected: "invalid" },
+    // The key authenticated; what it may not do is the provider's answer to each call (docs/decisions.md).
+    { name: "403 permission_error", behaviour: "valid", fault: { kind: "status", status: 403 }, expected: "valid" },
+    { name: "400 invalid_request_error", behaviour: "valid", fault: { kind: "status", status: 400 }, expected: "unreachable" },
     { name: "500 api_error", behaviour: "valid", fault: { kind: "status", status: 500 }, expected: "unreachable" },
     { name: "529 overloaded", behaviour: "valid", fault: { kind: "status", status: 529 }, expected: "unreachable" },
     { name: "connection reset", behaviour: "valid", fault: { kind: "reset" }, expected: "unreachable" },
@@ -132,6 +96,14 @@ describe("Anthropic checkKey against the mock provider", () => {
     expect(check.message.length).toBeGreaterThan(0);
     expect(check.message).not.toContain(key);
     expect(check.message).not.toContain(mock.url);
+  });
+
+  it("says what a key answered 403 may not do, in the provider's words", async () => {
+    const key = anthropicKey();
+    mock.setKey(key, "valid");
+    mock.injectFault({ kind: "status", status: 403 });
+    const check = await adapter().checkKey(redacted(key));
+    expect(check.message).toMatch(/^Anthropic accepted the key, but it is not allowed to make this request: /);
   });
 
   it("sends x-api-key and anthropic-version to /v1/models, and nothing else", async () => {

@@ -7,11 +7,32 @@ import { NO_USAGE } from "../../lib/usage.js";
 import type { Usage } from "../../lib/usage.js";
 import { startMockProvider } from "../../mock-provider/mock-provider.js";
 import type { MockProvider } from "../../mock-provider/types.js";
-import type { GatewayEndpoint, PreparedRequest, ProviderErrorResponse } from "../gateway-spec.js";
-import { createAnthropicGateway } from "./anthropic-gateway.js";
+import type { GatewayEndpoint, PreparedRequest, ProviderErrorResponse } from "../spec.js";
+import { createAnthropicAdapter } from "./anthropic-adapter.js";
 
 const BASE_URL = "https://api.anthropic.example";
-const gateway = createAnthropicGateway({ baseUrl: BASE_URL });
+const adapter = createAnthropicAdapter({
+  baseUrl: BASE_URL,
+  keyCheckTimeoutMs: 1000,
+  upstream: { send: () => Promise.reject(new Error("no network in these tests")) },
+});
+
+function endpoint(name: string): GatewayEndpoint {
+  const found = adapter.endpoints.find((candidate) => candidate.name === name);
+  if (found === undefined) throw new Error(`no endpoint ${name}`);
+  return found;
+}
+
+/** The adapter's gateway side, addressed by endpoint name. */
+const gateway = {
+  prepareRequest: (name: string, bytes: Buffer | undefined) => endpoint(name).prepare(bytes),
+  usageFromResponse: (name: string, bytes: Buffer) => endpoint(name).usageFromResponse(bytes),
+  createStreamObserver: (name: string, options: { hideUsageChunk: boolean }) => endpoint(name).createStreamObserver(options),
+  classifyError: (status: number, bytes: Buffer) => adapter.classifyError(status, bytes).kind,
+  authHeaders: adapter.authHeaders,
+  renderError: adapter.renderError,
+  renderStreamError: adapter.renderStreamError,
+};
 
 function fixtureBytes(name: string): Buffer {
   return readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url));
@@ -29,8 +50,8 @@ function body(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
 }
 
-function prepared(endpoint: GatewayEndpoint, bytes: Buffer | undefined): PreparedRequest {
-  const result = gateway.prepareRequest(endpoint, bytes);
+function prepared(name: string, bytes: Buffer | undefined): PreparedRequest {
+  const result = gateway.prepareRequest(name, bytes);
   if (result instanceof AppError) throw new Error(`unexpected AppError ${result.code}`);
   return result;
 }
@@ -94,18 +115,13 @@ function asResponse(rendered: ProviderErrorResponse): Response {
 
 const messageRequest = { model: "claude-sonnet-4-6", max_tokens: 64, messages: [{ role: "user" as const, content: "hi" }] };
 
-describe("upstreamUrl, authHeaders and forwarded headers", () => {
-  it.each([
-    ["messages", "", `${BASE_URL}/v1/messages`],
-    ["messages.count_tokens", "?beta=true", `${BASE_URL}/v1/messages/count_tokens?beta=true`],
-    ["models", "?limit=5", `${BASE_URL}/v1/models?limit=5`],
-  ] as const)("maps %s under the configured base", (endpoint, search, url) => {
-    expect(gateway.upstreamUrl(endpoint, search)).toBe(url);
-  });
-
-  it("refuses OpenAI endpoints and a query string without '?'", () => {
-    expect(() => gateway.upstreamUrl("chat.completions", "")).toThrow();
-    expect(() => gateway.upstreamUrl("messages", ".evil.example/")).toThrow();
+describe("endpoint table, authHeaders and forwarded headers", () => {
+  it("lists each endpoint once, with Keyport's routes, Anthropic's path and query parameters, and what is billed", () => {
+    expect(adapter.endpoints.map((entry) => [entry.name, entry.method, entry.routes, entry.upstreamPath, entry.query, entry.isBilled])).toEqual([
+      ["messages", "POST", ["/anthropic/v1/messages", "/v1/messages"], "/v1/messages", ["beta"], true],
+      ["messages.count_tokens", "POST", ["/anthropic/v1/messages/count_tokens"], "/v1/messages/count_tokens", ["beta"], false],
+      ["models", "GET", ["/anthropic/v1/models"], "/v1/models", ["limit", "after_id", "before_id", "beta"], false],
+    ]);
   });
 
   it("sends the key as x-api-key, and refuses one a header cannot carry without quoting it", () => {
@@ -114,8 +130,8 @@ describe("upstreamUrl, authHeaders and forwarded headers", () => {
     expect(() => gateway.authHeaders(redacted("sk-ant-api03-secretpart\nx: 1"))).not.toThrow(/secretpart/);
   });
 
-  it("forwards Anthropic's version and beta headers, lower-case", () => {
-    expect(gateway.forwardedHeaderNames).toEqual(["anthropic-version", "anthropic-beta"]);
+  it("forwards Anthropic's version header always and its beta header by the beta rules", () => {
+    expect(adapter.requestHeaders).toEqual({ passed: ["anthropic-version"], account: [], platformAccount: {}, beta: ["anthropic-beta"] });
   });
 });
 
@@ -145,10 +161,6 @@ describe("prepareRequest", () => {
     const result = gateway.prepareRequest("messages", Buffer.from(text));
     expect(result).toBeInstanceOf(AppError);
     expect((result as AppError).code).toBe("invalid_request");
-  });
-
-  it("answers not_found for OpenAI endpoints", () => {
-    expect((gateway.prepareRequest("chat.completions", body(messageRequest)) as AppError).code).toBe("not_found");
   });
 });
 
@@ -240,28 +252,28 @@ describe("stream observer", () => {
   });
 });
 
-describe("classifyFailure", () => {
+describe("classifyError", () => {
   const error = (type: string, message: string) => body({ type: "error", error: { type, message } });
   it.each([
     ["401 authentication_error", 401, fixtureBytes("authentication-error.401.json"), "invalid_key"],
     ["401 with an HTML body", 401, Buffer.from("<html>401</html>"), "invalid_key"],
-    ["403 permission_error (not a dead key)", 403, fixtureBytes("permission-error.403.json"), "final"],
+    ["403 permission_error (not a dead key)", 403, fixtureBytes("permission-error.403.json"), "not_permitted"],
     ["400 credit balance too low", 400, fixtureBytes("credit-balance.400.json"), "no_credits"],
     ["400 credit balance in other casing", 400, error("invalid_request_error", "Your CREDIT BALANCE is empty."), "no_credits"],
-    ["400 invalid request", 400, fixtureBytes("invalid-request.400.json"), "final"],
+    ["400 invalid request", 400, fixtureBytes("invalid-request.400.json"), "refused"],
     ["402 billing_error", 402, fixtureBytes("billing-error.402.json"), "no_credits"],
     ["402 without a body", 402, Buffer.alloc(0), "no_credits"],
-    ["404 not_found_error", 404, error("not_found_error", "model: claude-x"), "final"],
-    ["413 request_too_large", 413, error("request_too_large", "Request exceeds the maximum size"), "final"],
-    ["429 rate_limit_error", 429, fixtureBytes("rate-limit.429.json"), "retryable"],
-    ["500 api_error", 500, fixtureBytes("api-error.500.json"), "retryable"],
-    ["502 from a proxy", 502, Buffer.from("<html>Bad gateway</html>"), "retryable"],
-    ["503", 503, Buffer.alloc(0), "retryable"],
-    ["504", 504, Buffer.alloc(0), "retryable"],
-    ["529 overloaded_error", 529, fixtureBytes("overloaded.529.json"), "retryable"],
-    ["a 429 that mentions credit balance", 429, error("rate_limit_error", "credit balance check rate limited"), "retryable"],
+    ["404 not_found_error", 404, error("not_found_error", "model: claude-x"), "refused"],
+    ["413 request_too_large", 413, error("request_too_large", "Request exceeds the maximum size"), "refused"],
+    ["429 rate_limit_error", 429, fixtureBytes("rate-limit.429.json"), "rate_limited"],
+    ["500 api_error", 500, fixtureBytes("api-error.500.json"), "unavailable"],
+    ["502 from a proxy", 502, Buffer.from("<html>Bad gateway</html>"), "unavailable"],
+    ["503", 503, Buffer.alloc(0), "unavailable"],
+    ["504", 504, Buffer.alloc(0), "unavailable"],
+    ["529 overloaded_error", 529, fixtureBytes("overloaded.529.json"), "unavailable"],
+    ["a 429 that mentions credit balance", 429, error("rate_limit_error", "credit balance check rate limited"), "rate_limited"],
   ] as const)("classifies %s", (_name, status, bytes, kind) => {
-    expect(gateway.classifyFailure(status, bytes)).toBe(kind);
+    expect(gateway.classifyError(status, bytes)).toBe(kind);
   });
 });
 
@@ -340,19 +352,18 @@ describe("against the mock provider", () => {
   afterAll(() => mock.close());
 
   async function send(json: unknown) {
-    const adapter = createAnthropicGateway({ baseUrl: mock.anthropicBaseUrl });
-    const request = adapter.prepareRequest("messages", body(json));
+    const request = gateway.prepareRequest("messages", body(json));
     if (request instanceof AppError) throw new Error(request.code);
-    const response = await fetch(adapter.upstreamUrl("messages", ""), {
+    const response = await fetch(`${mock.anthropicBaseUrl}${endpoint("messages").upstreamPath}`, {
       method: "POST",
       headers: {
         "content-type": "application/json",
         "anthropic-version": "2023-06-01",
-        ...adapter.authHeaders(redacted("sk-ant-api03-live")),
+        ...gateway.authHeaders(redacted("sk-ant-api03-live")),
       },
       ...(request.body === undefined ? {} : { body: new Uint8Array(request.body) }),
     });
-    return { adapter, request, response };
+    return { adapter: gateway, request, response };
   }
 
   async function relay(json: unknown) {

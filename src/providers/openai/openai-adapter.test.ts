@@ -7,13 +7,8 @@ import type { KeyCheckResult } from "../../lib/domain.js";
 import { redacted } from "../../lib/redacted.js";
 import { startMockProvider } from "../../mock-provider/mock-provider.js";
 import type { MockFault, MockKeyBehaviour, MockProvider } from "../../mock-provider/types.js";
-import {
-  OPENAI_CREDIT_PROBE_BODY,
-  checkOpenAiKeyFormat,
-  classifyOpenAiCompletionResponse,
-  classifyOpenAiModelsResponse,
-  createOpenAiAdapter,
-} from "./openai-adapter.js";
+import { createUpstreamClient } from "../upstream-client.js";
+import { OPENAI_CREDIT_PROBE_BODY, checkOpenAiKeyFormat, createOpenAiAdapter } from "./openai-adapter.js";
 
 function fixture(name: string): unknown {
   return JSON.parse(readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), "utf8")) as unknown;
@@ -64,54 +59,6 @@ describe("checkOpenAiKeyFormat", () => {
   });
 });
 
-describe("OpenAI response classification (recorded bodies)", () => {
-  const response = (status: number, name: string) => ({ status, headers: {}, body: fixture(name) });
-
-  it.each<[number, string, KeyCheckResult | "probe_completion"]>([
-    [200, "models-list.200.json", "probe_completion"],
-    [401, "missing-scope.401.json", "probe_completion"],
-    [401, "invalid-api-key.401.json", "invalid"],
-    [403, "unsupported-region.403.json", "invalid"],
-    [429, "insufficient-quota.429.json", "no_credits"],
-    [429, "rate-limit.429.json", "rate_limited"],
-    [500, "server-error.500.json", "unreachable"],
-    [503, "server-error.500.json", "unreachable"],
-    [404, "server-error.500.json", "unreachable"],
-  ])("models %i %s → %s", (status, name, expected) => {
-    const check = classifyOpenAiModelsResponse(response(status, name), []);
-    expect(check === "probe_completion" ? check : check.result).toBe(expected);
-  });
-
-  it("removes the masked key fragment from the 401 message", () => {
-    const check = classifyOpenAiModelsResponse(response(401, "invalid-api-key.401.json"), []);
-    expect(check).not.toBe("probe_completion");
-    const message = check === "probe_completion" ? "" : check.message;
-    expect(message).toContain("Incorrect API key provided");
-    expect(message).not.toContain("5DJ2b");
-    expect(message).not.toContain("7ckC");
-  });
-
-  it("classifies by code even when the message is missing, and by text when the code is", () => {
-    const noMessage = { status: 429, headers: {}, body: { error: { code: "insufficient_quota" } } };
-    const noCode = { status: 429, headers: {}, body: { error: { message: "You exceeded your current quota." } } };
-    const unknownBody = { status: 429, headers: {}, body: "not json" };
-    expect(classifyOpenAiModelsResponse(noMessage, [])).toMatchObject({ result: "no_credits" });
-    expect(classifyOpenAiModelsResponse(noCode, [])).toMatchObject({ result: "no_credits" });
-    expect(classifyOpenAiModelsResponse(unknownBody, [])).toMatchObject({ result: "rate_limited" });
-  });
-
-  it.each<[number, string, KeyCheckResult]>([
-    [429, "insufficient-quota.429.json", "no_credits"],
-    [401, "missing-scope.401.json", "invalid"],
-    [401, "invalid-api-key.401.json", "invalid"],
-    [429, "rate-limit.429.json", "valid"],
-    [500, "server-error.500.json", "valid"],
-    [200, "models-list.200.json", "valid"],
-  ])("credit probe %i %s → %s", (status, name, expected) => {
-    expect(classifyOpenAiCompletionResponse(response(status, name), []).result).toBe(expected);
-  });
-});
-
 describe("OpenAI checkKey against the mock provider", () => {
   const dispatcher = new Agent({ keepAliveTimeout: 1000 });
   let mock: MockProvider;
@@ -128,8 +75,8 @@ describe("OpenAI checkKey against the mock provider", () => {
     await dispatcher.close();
   });
 
-  const adapter = (timeoutMs = 2000, baseUrl?: string) =>
-    createOpenAiAdapter({ baseUrl: baseUrl ?? mock.openaiBaseUrl, timeoutMs, dispatcher });
+  const adapter = (keyCheckTimeoutMs = 2000, baseUrl: string = mock.openaiBaseUrl) =>
+    createOpenAiAdapter({ baseUrl, keyCheckTimeoutMs, upstream: createUpstreamClient({ dispatcher, baseUrl }) });
 
   const cases: Array<{ name: string; behaviour?: MockKeyBehaviour; fault?: MockFault; expected: KeyCheckResult }> = [
     { name: "valid key", behaviour: "valid", expected: "valid" },
@@ -139,7 +86,14 @@ describe("OpenAI checkKey against the mock provider", () => {
     { name: "rate-limited key", behaviour: "rate_limited", expected: "rate_limited" },
     { name: "models 500", behaviour: "valid", fault: { kind: "status", status: 500 }, expected: "unreachable" },
     { name: "models 503", behaviour: "valid", fault: { kind: "status", status: 503 }, expected: "unreachable" },
-    { name: "models 403", behaviour: "valid", fault: { kind: "status", status: 403 }, expected: "invalid" },
+    // A 403 leaves the key usable (docs/decisions.md): the probe decides, and it succeeds.
+    { name: "models 403", behaviour: "valid", fault: { kind: "status", status: 403 }, expected: "valid" },
+    {
+      name: "models and probe 403 account_deactivated",
+      behaviour: "valid",
+      fault: { kind: "status", status: 403, body: { error: { message: "This account is deactivated.", type: "invalid_request_error", param: null, code: "account_deactivated" } } },
+      expected: "invalid",
+    },
     {
       name: "models 429 insufficient_quota",
       behaviour: "valid",
@@ -159,10 +113,10 @@ describe("OpenAI checkKey against the mock provider", () => {
       expected: "valid",
     },
     {
-      name: "restricted key without any scope",
+      name: "restricted key without any scope: accepted, with what it may not do",
       behaviour: "valid",
       fault: { kind: "status", status: 401, body: fixture("missing-scope.401.json"), times: 2 },
-      expected: "invalid",
+      expected: "valid",
     },
     { name: "connection reset", behaviour: "valid", fault: { kind: "reset" }, expected: "unreachable" },
   ];

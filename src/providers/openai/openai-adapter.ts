@@ -1,13 +1,15 @@
-import { isRecord, stringField } from "../../lib/json-values.js";
-import type { KeyCheckResult } from "../../lib/domain.js";
-import type { Redacted } from "../../lib/redacted.js";
-import { scrubAndTrim, scrubSecrets } from "../../lib/scrub.js";
+import { redacted, type Redacted } from "../../lib/redacted.js";
+import { headerValueOfKey } from "../gateway-common.js";
+import { askProvider, check, checkOfError, type CheckWording, describeNetworkFailure, isCheckFailure } from "../key-check.js";
 import { checkCommonKeyFormat } from "../key-format.js";
-import { describeNetworkFailure, isNetworkFailure, requestProviderJson } from "../provider-http.js";
-import type { ProviderHttpResponse } from "../provider-http.js";
-import type { KeyCheck, KeyFormatProblem, ProviderAdapter, ProviderAdapterOptions } from "../spec.js";
+import type { KeyCheck, KeyFormatProblem, ProviderAdapter, ProviderAdapterOptions, RequestHeaderRules, ResponseHeaderRules } from "../spec.js";
+import { OPENAI_ENDPOINTS } from "./openai-endpoints.js";
+import { classifyOpenAiError, renderOpenAiError, renderOpenAiStreamError } from "./openai-errors.js";
 
-const PROVIDER_NAME = "OpenAI";
+const WORDING: CheckWording = {
+  name: "OpenAI",
+  noCredits: "OpenAI accepted the key, but its account has no credit left (insufficient quota). Add credit in the OpenAI billing settings.",
+};
 const UNCHECKED_MESSAGE = "The key could not be checked with OpenAI. Try again later.";
 
 /**
@@ -20,21 +22,49 @@ export const OPENAI_CREDIT_PROBE_BODY = {
   messages: [{ role: "user", content: "hi" }],
 } as const;
 
-/** Error codes/types OpenAI uses for an account that cannot pay for inference. */
-const NO_CREDIT_CODES = new Set(["insufficient_quota", "billing_not_active"]);
+const RESPONSE_HEADERS: ResponseHeaderRules = Object.freeze({
+  requestId: "x-request-id",
+  relayed: Object.freeze(["openai-processing-ms"]),
+  rateLimitPrefixes: Object.freeze(["x-ratelimit-"]),
+});
 
 /**
- * OpenAI adapter. `options.baseUrl` includes the API version (`https://api.openai.com/v1`), so the
- * models list is `${baseUrl}/models`.
+ * The OpenAI adapter. Its upstream client's base URL includes the API version
+ * (`https://api.openai.com/v1`), so paths start after it (`/models`).
  */
-export function createOpenAiAdapter(options: ProviderAdapterOptions): ProviderAdapter {
+export function createOpenAiAdapter(
+  options: ProviderAdapterOptions & {
+    /** The operator's organization and project, sent with the platform key (configuration). */
+    platformAccount?: { organization: string | undefined; project: string | undefined };
+  },
+): ProviderAdapter {
   return {
     id: "openai",
+    upstream: options.upstream,
     checkKeyFormat: checkOpenAiKeyFormat,
     // Belt and braces for the "never throws" contract (e.g. a bad timeout from a caller).
-    checkKey: (apiKey, callOptions) =>
-      checkOpenAiKey(options, apiKey, callOptions?.signal).catch(() => check("unreachable", UNCHECKED_MESSAGE)),
+    checkKey: (apiKey, callOptions) => checkOpenAiKey(options, apiKey, callOptions?.signal).catch(() => check("unreachable", UNCHECKED_MESSAGE)),
+    classifyError: classifyOpenAiError,
+    endpoints: OPENAI_ENDPOINTS,
+    requestHeaders: requestHeaderRules(options.platformAccount),
+    responseHeaders: RESPONSE_HEADERS,
+    authHeaders: (apiKey) => ({ authorization: `Bearer ${headerValueOfKey(apiKey)}` }),
+    renderError: renderOpenAiError,
+    renderStreamError: renderOpenAiStreamError,
   };
+}
+
+/** `openai-organization` / `openai-project` choose the account billed; `openai-beta` switches on betas. */
+function requestHeaderRules(account: { organization: string | undefined; project: string | undefined } | undefined): RequestHeaderRules {
+  const platformAccount: Record<string, string> = {};
+  if (account?.organization !== undefined) platformAccount["openai-organization"] = account.organization;
+  if (account?.project !== undefined) platformAccount["openai-project"] = account.project;
+  return Object.freeze({
+    passed: Object.freeze([]),
+    account: Object.freeze(["openai-organization", "openai-project"]),
+    platformAccount: Object.freeze(platformAccount),
+    beta: Object.freeze(["openai-beta"]),
+  });
 }
 
 /** Common checks, then OpenAI's prefixes. Messages never quote the key. */
@@ -48,10 +78,7 @@ export function checkOpenAiKeyFormat(key: string): KeyFormatProblem | undefined 
     };
   }
   if (!key.startsWith("sk-")) {
-    return {
-      code: "wrong_prefix",
-      message: "OpenAI API keys start with sk-. Copy the key again from the OpenAI dashboard.",
-    };
+    return { code: "wrong_prefix", message: "OpenAI API keys start with sk-. Copy the key again from the OpenAI dashboard." };
   }
   if (key.startsWith("sk-admin-")) {
     return {
@@ -63,6 +90,12 @@ export function checkOpenAiKeyFormat(key: string): KeyFormatProblem | undefined 
   return undefined;
 }
 
+/**
+ * `GET /models` tells a key OpenAI rejects; a one-token completion then tells an account without
+ * credit. A key that may not list models (a restricted key without that scope) goes on to the
+ * probe as well, which decides. Each answer is read by {@link classifyOpenAiError}, as the
+ * gateway reads it.
+ */
 async function checkOpenAiKey(
   options: ProviderAdapterOptions,
   apiKey: Redacted<string>,
@@ -71,126 +104,36 @@ async function checkOpenAiKey(
   const key = apiKey.reveal();
   const formatProblem = checkCommonKeyFormat(key);
   // A key that cannot travel in a header would only produce an HTTP client error quoting it.
-  if (formatProblem !== undefined && formatProblem.code !== "length") {
-    return { result: "invalid", message: formatProblem.message };
-  }
-  // One deadline covers both requests, so a check never takes longer than `timeoutMs`.
-  const deadline = AbortSignal.timeout(options.timeoutMs);
+  if (formatProblem !== undefined && formatProblem.code !== "length") return check("invalid", formatProblem.message);
+  // One deadline covers both requests, so a check never takes longer than `keyCheckTimeoutMs`.
+  const timeoutMs = options.keyCheckTimeoutMs;
+  const deadline = AbortSignal.timeout(Math.max(0, timeoutMs));
   const signal = callerSignal === undefined ? deadline : AbortSignal.any([callerSignal, deadline]);
-  const common = {
-    dispatcher: options.dispatcher,
-    baseUrl: options.baseUrl,
-    headers: { authorization: `Bearer ${key}`, accept: "application/json" },
-    timeoutMs: options.timeoutMs,
-    signal,
-  };
+  const headers = { authorization: `Bearer ${headerValueOfKey(redacted(key))}`, accept: "application/json" };
   const secrets = [key, options.baseUrl];
 
-  const models = await requestProviderJson({ ...common, path: "/models", method: "GET" });
-  if (isNetworkFailure(models)) {
-    return { result: "unreachable", message: describeNetworkFailure(PROVIDER_NAME, models, options.timeoutMs) };
+  const models = await askProvider(options.upstream, { method: "GET", path: "/models", headers, timeoutMs, signal });
+  if (isCheckFailure(models)) return check("unreachable", describeNetworkFailure(WORDING.name, models, timeoutMs));
+  if (!isSuccess(models.status)) {
+    const error = classifyOpenAiError(models.status, models.body);
+    if (error.kind !== "not_permitted") return checkOfError(WORDING, models.status, error, secrets);
   }
-  const modelsCheck = classifyOpenAiModelsResponse(models, secrets);
-  if (modelsCheck !== "probe_completion") return modelsCheck;
 
-  const completion = await requestProviderJson({
-    ...common,
-    path: "/chat/completions",
-    method: "POST",
-    body: OPENAI_CREDIT_PROBE_BODY,
-  });
-  // The key itself was accepted; a probe that fails for any other reason proves nothing about credit.
-  if (isNetworkFailure(completion)) return validCheck();
-  return classifyOpenAiCompletionResponse(completion, secrets);
-}
-
-/**
- * Maps the answer to `GET /models`. `probe_completion` means the completion probe decides: the
- * key was accepted (credit unknown), or it is a restricted key that may not list models.
- * @see https://platform.openai.com/docs/guides/error-codes/api-errors
- */
-export function classifyOpenAiModelsResponse(
-  response: ProviderHttpResponse,
-  secrets: readonly string[],
-): KeyCheck | "probe_completion" {
-  const { status } = response;
-  const error = readOpenAiError(response.body);
-  if (status >= 200 && status < 300) return "probe_completion";
-  if ((status === 401 || status === 403) && isMissingScope(error)) return "probe_completion";
-  if (status === 401) {
-    return check("invalid", providerMessage(error, secrets) ?? "OpenAI rejected the key.");
+  const probe = await askProvider(options.upstream, { method: "POST", path: "/chat/completions", headers, json: OPENAI_CREDIT_PROBE_BODY, timeoutMs, signal });
+  // The key was accepted (or may not list models); a probe without an answer proves nothing about credit.
+  if (isCheckFailure(probe) || isSuccess(probe.status)) return check("valid", "OpenAI accepted the key.");
+  const error = classifyOpenAiError(probe.status, probe.body);
+  switch (error.kind) {
+    case "invalid_key":
+    case "no_credits":
+    case "not_permitted":
+      return checkOfError(WORDING, probe.status, error, secrets);
+    default:
+      // A rate limit or a server error on the probe says nothing against a key OpenAI accepted.
+      return check("valid", "OpenAI accepted the key.");
   }
-  if (status === 403) {
-    return check(
-      "invalid",
-      providerMessage(error, secrets) ?? "OpenAI refused this key: it is not allowed to use the API.",
-    );
-  }
-  if (status === 429) return isNoCreditError(error) ? noCreditsCheck() : rateLimitedCheck();
-  if (status >= 500) return check("unreachable", `OpenAI had a server error (HTTP ${status}). Try again later.`);
-  return check("unreachable", `OpenAI gave an unexpected answer (HTTP ${status}); the key could not be checked.`);
 }
 
-/**
- * Maps the answer to the one-token completion probe. `insufficient_quota` means no credit; a
- * 401/403 means the key cannot run inference either (a restricted key without the scope, or a
- * key revoked between the two calls). Anything else proves nothing against a key the provider
- * already accepted, so the key counts as valid.
- */
-export function classifyOpenAiCompletionResponse(response: ProviderHttpResponse, secrets: readonly string[]): KeyCheck {
-  const error = readOpenAiError(response.body);
-  if (response.status === 429 && isNoCreditError(error)) return noCreditsCheck();
-  if (response.status === 401 || response.status === 403) {
-    return check("invalid", providerMessage(error, secrets) ?? "OpenAI refused this key for model requests.");
-  }
-  return validCheck();
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
 }
-
-type OpenAiError = { message: string | undefined; type: string | undefined; code: string | undefined };
-
-function readOpenAiError(body: unknown): OpenAiError {
-  const error = isRecord(body) && isRecord(body.error) ? body.error : {};
-  return { message: stringField(error, "message"), type: stringField(error, "type"), code: stringField(error, "code") };
-}
-
-function isNoCreditError(error: OpenAiError): boolean {
-  if (error.code !== undefined && NO_CREDIT_CODES.has(error.code)) return true;
-  if (error.type !== undefined && NO_CREDIT_CODES.has(error.type)) return true;
-  // Last resort, for gateways that keep the text but drop the code.
-  return error.code === undefined && /exceeded your current quota/i.test(error.message ?? "");
-}
-
-/**
- * Restricted project keys without the "Models: read" permission get a 401/403 naming the missing
- * scope (e.g. `api.model.read`) from `GET /models`, yet may run completions.
- */
-function isMissingScope(error: OpenAiError): boolean {
-  return /missing scopes?/i.test(error.message ?? "");
-}
-
-/** The provider's own wording, with the masked key fragment (and anything key-like) removed. */
-function providerMessage(error: OpenAiError, secrets: readonly string[]): string | undefined {
-  if (error.message === undefined || error.message.trim() === "") return undefined;
-  return scrubAndTrim(scrubSecrets(error.message, secrets));
-}
-
-function validCheck(): KeyCheck {
-  return check("valid", "OpenAI accepted the key.");
-}
-
-function noCreditsCheck(): KeyCheck {
-  return check(
-    "no_credits",
-    "OpenAI accepted the key, but its account has no credit left (insufficient quota). Add credit in the OpenAI billing settings.",
-  );
-}
-
-function rateLimitedCheck(): KeyCheck {
-  return check("rate_limited", "OpenAI is rate-limiting this key right now. Try again in a moment.");
-}
-
-function check(result: KeyCheckResult, message: string): KeyCheck {
-  return { result, message };
-}
-
-

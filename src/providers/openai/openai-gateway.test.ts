@@ -8,11 +8,32 @@ import { NO_USAGE } from "../../lib/usage.js";
 import type { Usage } from "../../lib/usage.js";
 import { startMockProvider } from "../../mock-provider/mock-provider.js";
 import type { MockProvider } from "../../mock-provider/types.js";
-import type { GatewayEndpoint, PreparedRequest, ProviderErrorResponse, StreamObserver } from "../gateway-spec.js";
-import { createOpenAiGateway } from "./openai-gateway.js";
+import type { GatewayEndpoint, PreparedRequest, ProviderErrorResponse, StreamObserver } from "../spec.js";
+import { createOpenAiAdapter } from "./openai-adapter.js";
 
 const BASE_URL = "https://api.openai.example/v1";
-const gateway = createOpenAiGateway({ baseUrl: BASE_URL });
+const adapter = createOpenAiAdapter({
+  baseUrl: BASE_URL,
+  keyCheckTimeoutMs: 1000,
+  upstream: { send: () => Promise.reject(new Error("no network in these tests")) },
+});
+
+function endpoint(name: string): GatewayEndpoint {
+  const found = adapter.endpoints.find((candidate) => candidate.name === name);
+  if (found === undefined) throw new Error(`no endpoint ${name}`);
+  return found;
+}
+
+/** The adapter's gateway side, addressed by endpoint name. */
+const gateway = {
+  prepareRequest: (name: string, bytes: Buffer | undefined) => endpoint(name).prepare(bytes),
+  usageFromResponse: (name: string, bytes: Buffer) => endpoint(name).usageFromResponse(bytes),
+  createStreamObserver: (name: string, options: { hideUsageChunk: boolean }) => endpoint(name).createStreamObserver(options),
+  classifyError: (status: number, bytes: Buffer) => adapter.classifyError(status, bytes).kind,
+  authHeaders: adapter.authHeaders,
+  renderError: adapter.renderError,
+  renderStreamError: adapter.renderStreamError,
+};
 
 function fixtureBytes(name: string): Buffer {
   return readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url));
@@ -33,15 +54,15 @@ function body(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
 }
 
-function prepared(endpoint: GatewayEndpoint, bytes: Buffer | undefined): PreparedRequest {
-  const result = gateway.prepareRequest(endpoint, bytes);
+function prepared(name: string, bytes: Buffer | undefined): PreparedRequest {
+  const result = gateway.prepareRequest(name, bytes);
   if (result instanceof AppError) throw new Error(`unexpected AppError ${result.code}`);
   return result;
 }
 
 /** Runs a whole stream through a fresh observer; `pushed` are the buffers `push` returned. */
-function observe(endpoint: GatewayEndpoint, chunks: readonly Buffer[], hideUsageChunk = false) {
-  const observer: StreamObserver = gateway.createStreamObserver(endpoint, { hideUsageChunk });
+function observe(name: string, chunks: readonly Buffer[], hideUsageChunk = false) {
+  const observer: StreamObserver = gateway.createStreamObserver(name, { hideUsageChunk });
   const pushed = chunks.map((chunk) => observer.push(chunk));
   const output = Buffer.concat([...pushed, observer.flush()]);
   return { observer, pushed, output, usage: observer.usage(), model: observer.model() };
@@ -92,30 +113,14 @@ function sseResponse(bytes: Buffer): Response {
 
 const chatRequest = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: "hi" }] };
 
-describe("upstreamUrl", () => {
-  it.each([
-    ["chat.completions", "", `${BASE_URL}/chat/completions`],
-    ["embeddings", "", `${BASE_URL}/embeddings`],
-    ["responses", "?x=1", `${BASE_URL}/responses?x=1`],
-    ["models", "?limit=2&after=a%40b", `${BASE_URL}/models?limit=2&after=a%40b`],
-  ] as const)("maps %s under the configured base", (endpoint, search, url) => {
-    expect(gateway.upstreamUrl(endpoint, search)).toBe(url);
-  });
-
-  it("drops trailing slashes of the base URL", () => {
-    expect(createOpenAiGateway({ baseUrl: `${BASE_URL}//` }).upstreamUrl("models", "")).toBe(`${BASE_URL}/models`);
-  });
-
-  it("never lets the query string change the host", () => {
-    expect(() => gateway.upstreamUrl("models", "@evil.example/")).toThrow();
-    expect(new URL(gateway.upstreamUrl("models", "?@evil.example/#x")).host).toBe("api.openai.example");
-  });
-
-  it("refuses Anthropic endpoints and unusable base URLs", () => {
-    expect(() => gateway.upstreamUrl("messages", "")).toThrow();
-    for (const baseUrl of ["api.openai.com/v1", "ftp://api.openai.com/v1", "https://user:pw@api.openai.com/v1"]) {
-      expect(() => createOpenAiGateway({ baseUrl })).toThrow();
-    }
+describe("endpoint table", () => {
+  it("lists each endpoint once, with Keyport's routes, OpenAI's path, no query parameters, and what is billed", () => {
+    expect(adapter.endpoints.map((entry) => [entry.name, entry.method, entry.routes, entry.upstreamPath, entry.query, entry.isBilled])).toEqual([
+      ["chat.completions", "POST", ["/openai/v1/chat/completions", "/v1/chat/completions"], "/chat/completions", [], true],
+      ["embeddings", "POST", ["/openai/v1/embeddings", "/v1/embeddings"], "/embeddings", [], true],
+      ["responses", "POST", ["/openai/v1/responses", "/v1/responses"], "/responses", [], true],
+      ["models", "GET", ["/openai/v1/models", "/v1/models"], "/models", [], false],
+    ]);
   });
 });
 
@@ -138,8 +143,14 @@ describe("authHeaders and forwarded headers", () => {
     expect(String((error as AppError).message)).not.toContain("secretpart");
   });
 
-  it("forwards OpenAI's own request headers, lower-case", () => {
-    expect(gateway.forwardedHeaderNames).toEqual(["openai-organization", "openai-project", "openai-beta"]);
+  it("forwards OpenAI's account headers only as account headers, and the operator's on platform calls", () => {
+    expect(adapter.requestHeaders).toEqual({ passed: [], account: ["openai-organization", "openai-project"], platformAccount: {}, beta: ["openai-beta"] });
+    const configured = createOpenAiAdapter({ baseUrl: BASE_URL, keyCheckTimeoutMs: 1, upstream: adapter.upstream, platformAccount: { organization: "org-op", project: undefined } });
+    expect(configured.requestHeaders.platformAccount).toEqual({ "openai-organization": "org-op" });
+  });
+
+  it("relays OpenAI's request id, processing time, and its x-ratelimit-* headers (on BYOK calls)", () => {
+    expect(adapter.responseHeaders).toEqual({ requestId: "x-request-id", relayed: ["openai-processing-ms"], rateLimitPrefixes: ["x-ratelimit-"] });
   });
 });
 
@@ -231,10 +242,6 @@ describe("prepareRequest", () => {
     const result = prepared("chat.completions", bytes);
     expect(result.hideUsageChunk).toBe(true);
     expect(JSON.parse(String(result.body))).toEqual({ model: "gpt-4o", stream: true, stream_options: { other: 1, include_usage: true }, messages: [{ role: "user", content: "x" }] });
-  });
-
-  it("answers not_found for Anthropic endpoints", () => {
-    expect((gateway.prepareRequest("messages", body(chatRequest)) as AppError).code).toBe("not_found");
   });
 });
 
@@ -388,15 +395,15 @@ describe("Responses API stream observer", () => {
   });
 });
 
-describe("classifyFailure", () => {
+describe("classifyError", () => {
   const error = (fields: Record<string, unknown>) => body({ error: { message: "x", param: null, ...fields } });
   it.each([
     ["401 invalid_api_key", 401, fixtureBytes("invalid-api-key.401.json"), "invalid_key"],
-    ["401 of a restricted key missing a scope", 401, fixtureBytes("missing-scope.401.json"), "final"],
+    ["401 of a restricted key missing a scope", 401, fixtureBytes("missing-scope.401.json"), "not_permitted"],
     ["401 with an HTML body", 401, Buffer.from("<html>Unauthorized</html>"), "invalid_key"],
     ["403 account_deactivated", 403, error({ type: "invalid_request_error", code: "account_deactivated" }), "invalid_key"],
     ["403 invalid_api_key type", 403, error({ type: "invalid_api_key", code: null }), "invalid_key"],
-    ["403 unsupported region", 403, fixtureBytes("unsupported-region.403.json"), "final"],
+    ["403 unsupported region", 403, fixtureBytes("unsupported-region.403.json"), "not_permitted"],
     ["429 insufficient_quota", 429, fixtureBytes("insufficient-quota.429.json"), "no_credits"],
     ["429 with only the quota type", 429, error({ type: "insufficient_quota", code: null }), "no_credits"],
     ["429 billing_not_active", 429, error({ type: "invalid_request_error", code: "billing_not_active" }), "no_credits"],
@@ -406,17 +413,17 @@ describe("classifyFailure", () => {
       body({ error: { message: "You exceeded your current quota, please check your plan." } }),
       "no_credits",
     ],
-    ["429 rate limit", 429, fixtureBytes("rate-limit.429.json"), "retryable"],
-    ["429 with an empty body", 429, Buffer.alloc(0), "retryable"],
-    ["500 server error", 500, fixtureBytes("server-error.500.json"), "retryable"],
-    ["502 from a proxy", 502, Buffer.from("<html>Bad gateway</html>"), "retryable"],
-    ["503", 503, Buffer.alloc(0), "retryable"],
-    ["504", 504, Buffer.alloc(0), "retryable"],
-    ["400 invalid request", 400, error({ type: "invalid_request_error", code: null }), "final"],
-    ["404 model not found", 404, error({ type: "invalid_request_error", code: "model_not_found" }), "final"],
-    ["501", 501, Buffer.alloc(0), "final"],
+    ["429 rate limit", 429, fixtureBytes("rate-limit.429.json"), "rate_limited"],
+    ["429 with an empty body", 429, Buffer.alloc(0), "rate_limited"],
+    ["500 server error", 500, fixtureBytes("server-error.500.json"), "unavailable"],
+    ["502 from a proxy", 502, Buffer.from("<html>Bad gateway</html>"), "unavailable"],
+    ["503", 503, Buffer.alloc(0), "unavailable"],
+    ["504", 504, Buffer.alloc(0), "unavailable"],
+    ["400 invalid request", 400, error({ type: "invalid_request_error", code: null }), "refused"],
+    ["404 model not found", 404, error({ type: "invalid_request_error", code: "model_not_found" }), "refused"],
+    ["501", 501, Buffer.alloc(0), "refused"],
   ] as const)("classifies %s", (_name, status, bytes, kind) => {
-    expect(gateway.classifyFailure(status, bytes)).toBe(kind);
+    expect(gateway.classifyError(status, bytes)).toBe(kind);
   });
 });
 
@@ -515,16 +522,15 @@ describe("against the mock provider", () => {
   });
   afterAll(() => mock.close());
 
-  async function send(endpoint: GatewayEndpoint, json: unknown, key = "sk-proj-live") {
-    const adapter = createOpenAiGateway({ baseUrl: mock.openaiBaseUrl });
-    const request = adapter.prepareRequest(endpoint, body(json));
+  async function send(name: string, json: unknown, key = "sk-proj-live") {
+    const request = gateway.prepareRequest(name, body(json));
     if (request instanceof AppError) throw new Error(request.code);
-    const response = await fetch(adapter.upstreamUrl(endpoint, ""), {
+    const response = await fetch(`${mock.openaiBaseUrl}${endpoint(name).upstreamPath}`, {
       method: "POST",
       headers: { "content-type": "application/json", ...adapter.authHeaders(redacted(key)) },
       ...(request.body === undefined ? {} : { body: new Uint8Array(request.body) }),
     });
-    return { adapter, request, response };
+    return { adapter: gateway, request, response };
   }
 
   it("reads the same usage from a live stream as from the plain answer, and hides the chunk it asked for", async () => {
@@ -548,10 +554,10 @@ describe("against the mock provider", () => {
 
   it("classifies the provider's own answers for an exhausted account and an unknown key", async () => {
     const broke = await send("chat.completions", chatRequest, "sk-proj-broke");
-    expect(broke.adapter.classifyFailure(broke.response.status, Buffer.from(await broke.response.arrayBuffer()))).toBe("no_credits");
+    expect(broke.adapter.classifyError(broke.response.status, Buffer.from(await broke.response.arrayBuffer()))).toBe("no_credits");
     mock.injectFault({ kind: "status", status: 401 });
     const rejected = await send("chat.completions", chatRequest);
-    expect(rejected.adapter.classifyFailure(rejected.response.status, Buffer.from(await rejected.response.arrayBuffer()))).toBe(
+    expect(rejected.adapter.classifyError(rejected.response.status, Buffer.from(await rejected.response.arrayBuffer()))).toBe(
       "invalid_key",
     );
   });

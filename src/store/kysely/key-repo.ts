@@ -248,8 +248,8 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
     },
 
     async setStatus(owner: string, id: string, change: StatusChange, events?: WithEvents): Promise<ProviderKeyRow | undefined> {
-      const row = await withEvents(events, (executor) =>
-        executor
+      const row = await withEvents(events, (executor) => {
+        let update = executor
           .updateTable("provider_keys")
           .set((eb) => ({
             status: change.status,
@@ -260,10 +260,10 @@ export function createKeyRepo(db: Kysely<Database>, hooks: DialectHooks): KeyRep
             ...(change.testedAt === undefined ? {} : { last_tested_at: change.testedAt }),
           }))
           .where("owner", "=", owner)
-          .where("id", "=", id)
-          .returningAll()
-          .executeTakeFirst(),
-      );
+          .where("id", "=", id);
+        if (change.onlyIfDifferent === true) update = update.where("status", "!=", change.status);
+        return update.returningAll().executeTakeFirst();
+      });
       return mapOptional(row);
     },
 

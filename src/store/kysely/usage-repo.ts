@@ -7,7 +7,9 @@ import { toDailyRow, totalsPerDay, upsertDailyTotals } from "./usage-daily.js";
 import { summarizeUsage } from "./usage-summary.js";
 
 const USAGE_SOURCES = ["byok", "platform"] as const satisfies readonly UsageSource[];
-const USAGE_STATUSES = ["ok", "error", "partial", "aborted"] as const satisfies readonly UsageStatus[];
+const USAGE_STATUSES = ["ok", "error", "partial", "client_aborted"] as const satisfies readonly UsageStatus[];
+/** The name `client_aborted` had before it was renamed; older rows still hold it. */
+const LEGACY_CLIENT_ABORTED = "aborted";
 
 /**
  * Rows per INSERT statement: 23 parameters a row stays well under SQLite's 32,766 and
@@ -43,7 +45,7 @@ function toUsageRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
     cacheWriteTokens: toNullableSafeInteger(row.cache_write_tokens, "usage_records.cache_write_tokens"),
     costNanoUsd: toNullableSafeInteger(row.cost_nano_usd, "usage_records.cost_nano_usd"),
     prices: toUnitPrices(row),
-    status: toMember(row.status, USAGE_STATUSES, "usage_records.status"),
+    status: toMember(row.status === LEGACY_CLIENT_ABORTED ? "client_aborted" : row.status, USAGE_STATUSES, "usage_records.status"),
     httpStatus: toSafeInteger(row.http_status, "usage_records.http_status"),
     latencyMs: toSafeInteger(row.latency_ms, "usage_records.latency_ms"),
     ttfbMs: toNullableSafeInteger(row.ttfb_ms, "usage_records.ttfb_ms"),

@@ -1,13 +1,23 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
-import type { Cancellation } from "./cancellation.js";
+import type { Cancellation } from "../lib/cancellation.js";
+import { decodedBody } from "./content-decoding.js";
 
+/** One request to the provider; `path` is under the configured base URL and may carry a query. */
 export type UpstreamRequest = {
-  url: string;
   method: "GET" | "POST";
+  path: string;
   headers: Record<string, string>;
   body: Buffer | undefined;
   cancellation: Cancellation;
+  timeouts: UpstreamTimeouts;
+};
+
+export type UpstreamTimeouts = {
+  /** Until the response headers arrive (a model may think for a while before answering). */
+  headersTimeoutMs: number;
+  /** Longest silence between two body chunks. */
+  bodyTimeoutMs: number;
 };
 
 /** Receives an upstream body chunk by chunk; `onData` returns false to pause until `resume()`. */
@@ -19,7 +29,8 @@ export type BodySink = {
 
 /**
  * The upstream body, delivered straight from undici's dispatcher callbacks: no stream object per
- * call (a `Readable` per response is a measurable share of a gateway call's CPU).
+ * call (a `Readable` per response is a measurable share of a gateway call's CPU). Always decoded:
+ * a compressed answer arrives as the bytes it stands for.
  */
 export type UpstreamBody = {
   consume(sink: BodySink): void;
@@ -38,40 +49,73 @@ export type UpstreamFailureKind = "timeout" | "connection" | "aborted";
 
 export class UpstreamFailure extends Error {
   readonly kind: UpstreamFailureKind;
-  constructor(kind: UpstreamFailureKind) {
+  /**
+   * Whether the request was handed to a connected socket before it failed: a refused connection
+   * never reached the provider, which therefore cannot bill it.
+   */
+  readonly wasSent: boolean;
+
+  constructor(kind: UpstreamFailureKind, wasSent: boolean) {
     super(`Upstream call failed (${kind})`);
     this.name = "UpstreamFailure";
     this.kind = kind;
+    this.wasSent = wasSent;
   }
 }
 
-export type UpstreamTimeouts = {
-  /** Until the response headers arrive (a model may think for a while before answering). */
-  headersTimeoutMs: number;
-  /** Longest silence between two body chunks. */
-  bodyTimeoutMs: number;
+/**
+ * The one HTTP client of one provider, over the process's pooled undici dispatcher: the gateway
+ * forwards calls with it and the key checks ask with it, so both share one connection pool, one
+ * body decoding and one failure vocabulary.
+ */
+export type UpstreamClient = {
+  /** One attempt. Resolves when the response headers arrive; throws only `UpstreamFailure`. */
+  send(request: UpstreamRequest): Promise<UpstreamResponse>;
 };
 
 /**
- * One upstream attempt through the pooled dispatcher. Resolves when the response headers
- * arrive; throws only `UpstreamFailure` (no answer at all).
+ * @param baseUrl from configuration only (checked here, at start-up): an absolute http(s) URL
+ *   without credentials, query or fragment; its path (`/v1` for OpenAI) prefixes every request.
+ * @throws Error for an unusable base URL
  */
-export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, timeouts: UpstreamTimeouts): Promise<UpstreamResponse> {
-  const { origin, path } = splitUrl(request.url);
-  return new Promise((resolve, reject) => {
-    dispatcher.dispatch(
-      {
-        origin,
-        path,
-        method: request.method,
-        headers: request.headers,
-        body: request.body ?? null,
-        headersTimeout: timeouts.headersTimeoutMs,
-        bodyTimeout: timeouts.bodyTimeoutMs,
-      },
-      new UpstreamAttempt(request.cancellation, resolve, reject),
-    );
-  });
+export function createUpstreamClient(options: { dispatcher: Dispatcher; baseUrl: string }): UpstreamClient {
+  const { origin, basePath } = splitBaseUrl(options.baseUrl);
+  const { dispatcher } = options;
+  return {
+    send(request) {
+      return new Promise((resolve, reject) => {
+        const attempt = new UpstreamAttempt(request.cancellation, resolve, reject);
+        try {
+          dispatcher.dispatch(
+            {
+              origin,
+              path: `${basePath}${request.path}`,
+              method: request.method,
+              headers: request.headers,
+              body: request.body ?? null,
+              headersTimeout: request.timeouts.headersTimeoutMs,
+              bodyTimeout: request.timeouts.bodyTimeoutMs,
+            },
+            attempt,
+          );
+        } catch {
+          // undici refuses bad input (a header value it cannot send) synchronously, quoting it.
+          attempt.onResponseError(undefined, new Error("request refused by the HTTP client"));
+        }
+      });
+    },
+  };
+}
+
+function splitBaseUrl(baseUrl: string): { origin: string; basePath: string } {
+  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
+  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    throw new Error("A provider base URL must be an absolute http(s) URL.");
+  }
+  if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
+    throw new Error("A provider base URL must not carry credentials, a query or a fragment.");
+  }
+  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, "") };
 }
 
 /**
@@ -98,6 +142,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler, UpstreamBody {
     this.#stopListening = cancellation.onAbort(() => this.#controller?.abort(new Error("aborted by the client")));
   }
 
+  /** Called by undici as the request is written to a connected socket (never for a refused connection). */
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     if (this.#cancellation.aborted) controller.abort(new Error("aborted by the client"));
@@ -105,7 +150,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler, UpstreamBody {
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.#started = true;
-    this.#resolve({ status: statusCode, headers, body: this });
+    this.#resolve({ status: statusCode, headers, body: decodedBody(headers, this) });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -119,10 +164,10 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler, UpstreamBody {
     this.#sink?.onEnd();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     this.#stopListening();
     if (!this.#started) {
-      this.#reject(new UpstreamFailure(failureKind(error, this.#cancellation)));
+      this.#reject(new UpstreamFailure(failureKind(error, this.#cancellation), this.#controller !== undefined));
       return;
     }
     this.#failure = error;
@@ -147,16 +192,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler, UpstreamBody {
   }
 }
 
-/**
- * Origin and path of an absolute URL the adapters built from the configured base URL (checked at
- * start-up), without a `URL` object per call.
- */
-function splitUrl(url: string): { origin: string; path: string } {
-  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
-  return pathStart === -1 ? { origin: url, path: "/" } : { origin: url.slice(0, pathStart), path: url.slice(pathStart) };
-}
-
-export function failureKind(error: unknown, cancellation: Pick<Cancellation, "aborted">): UpstreamFailureKind {
+function failureKind(error: unknown, cancellation: Pick<Cancellation, "aborted">): UpstreamFailureKind {
   if (cancellation.aborted) return "aborted";
   const code = (error as { code?: unknown } | null)?.code;
   if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") {
@@ -165,7 +201,11 @@ export function failureKind(error: unknown, cancellation: Pick<Cancellation, "ab
   return "connection";
 }
 
-/** Reads a (small) error body whole; bodies over the cap are cut, which only affects classification. */
+/**
+ * Reads a (small) body whole: error answers and key-check answers. Bodies over the cap are cut
+ * (and the rest discarded), which only affects classification; a body that fails midway gives
+ * what arrived.
+ */
 export function readBody(body: UpstreamBody, maxBytes = 1024 * 1024): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -174,6 +214,10 @@ export function readBody(body: UpstreamBody, maxBytes = 1024 * 1024): Promise<Bu
       onData(chunk) {
         if (size < maxBytes) chunks.push(chunk);
         size += chunk.length;
+        if (size >= maxBytes) {
+          body.destroy();
+          resolve(Buffer.concat(chunks).subarray(0, maxBytes));
+        }
         return true;
       },
       onEnd: () => resolve(Buffer.concat(chunks)),

@@ -1,0 +1,76 @@
+import type { Lifecycle } from "../lib/lifecycle.js";
+import type { CallContext } from "./call-context.js";
+import { authenticate, type AuthenticateDeps } from "./steps/authenticate.js";
+import type { CallBudget } from "./steps/budget.js";
+import { fallBackFromRefusedKey, type FallBackDeps, isRefusedOwnKey } from "./steps/fall-back.js";
+import { forward, type ForwardDeps } from "./steps/forward.js";
+import { limitPlatformCall, type LimitDeps } from "./steps/limit.js";
+import { readRequest } from "./steps/read-request.js";
+import { finishCall, type RecordDeps } from "./steps/record.js";
+import { relay, type RelayDeps } from "./steps/relay.js";
+import { noAnswerError, renderFailure } from "./steps/render-failure.js";
+import type { KeySelector } from "./steps/select-key.js";
+
+export type PipelineDeps = {
+  lifecycle: Lifecycle;
+  authenticate: AuthenticateDeps;
+  selector: KeySelector;
+  limit: LimitDeps;
+  /** The budget step; `undefined` skips it (see `steps/budget.ts`). */
+  budget: CallBudget | undefined;
+  forward: ForwardDeps;
+  fallBack: FallBackDeps;
+  relay: RelayDeps;
+  record: RecordDeps;
+};
+
+/**
+ * One gateway call, top to bottom. Each step is a function in `steps/` that reads the call and
+ * returns what it found; this function alone writes the findings into the call context, in the
+ * order they happen:
+ *
+ *   authenticate → read → select → limit → budget → forward (→ fall back) → relay → record
+ *
+ * Any step may stop the call by throwing an `AppError`, which is answered in the provider's own
+ * shape (`renderFailure`). Whatever happened, `finishCall` runs last: the usage record, the budget
+ * settlement and the end-of-call listeners (metrics, access log) all come from the context.
+ * Rejects only when `finishCall` itself throws (a bug); the dispatcher catches that.
+ */
+export async function runCall(call: CallContext, deps: PipelineDeps): Promise<void> {
+  deps.lifecycle.enter();
+  // During a shutdown, each answer closes its connection so clients reconnect elsewhere.
+  if (deps.lifecycle.closing) call.response.setHeader("connection", "close");
+  try {
+    const principal = await authenticate(call.request, deps.authenticate);
+    call.principal = principal;
+    call.prepared = readRequest(call.endpoint, call.request);
+    call.credential = await deps.selector.select(principal, call.adapter.id);
+    call.limitHeaders = await limitPlatformCall(principal, call.credential, call.request.log, deps.limit);
+    // Budget: the call's worst-case cost is reserved here, before anything goes upstream.
+    if (deps.budget !== undefined) call.reservation = await deps.budget.reserve(call);
+
+    let answer = await forward(call, call.credential, deps.forward);
+    if (answer.wentUpstream) call.servedBy = call.credential;
+    if (isRefusedOwnKey(answer, call.credential)) {
+      // The provider refused the owner's key itself: mark it, and go once more on the platform key.
+      const fallback = await fallBackFromRefusedKey(call, answer, deps.fallBack);
+      if (fallback !== undefined) {
+        call.credential = fallback;
+        call.limitHeaders = await limitPlatformCall(principal, fallback, call.request.log, deps.limit);
+        answer = await forward(call, fallback, deps.forward);
+        if (answer.wentUpstream) call.servedBy = fallback;
+      }
+    }
+    if (answer.kind === "failed") throw noAnswerError(answer.failure);
+
+    call.outcome = await relay(call, answer, call.credential, deps.relay);
+  } catch (error) {
+    call.outcome = renderFailure(call, error);
+  } finally {
+    try {
+      finishCall(call, deps.record);
+    } finally {
+      deps.lifecycle.leave();
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import { performance } from "node:perf_hooks";
+import type { ProviderId } from "../../lib/domain.js";
+import { newId } from "../../lib/ids.js";
+import { NO_USAGE, type Usage } from "../../lib/usage.js";
+import type { UnitPrices, UsageRecord } from "../../store/ports.js";
+import type { CallContext } from "../call-context.js";
+import type { CallBudget } from "./budget.js";
+
+export type Pricing = {
+  pricesFor(provider: ProviderId, model: string): UnitPrices | null;
+  costOf(usage: Usage, prices: UnitPrices | null): number | null;
+};
+
+/**
+ * Told about every call once it has ended, whatever happened to it: `record` is its usage record,
+ * `undefined` when the call never reached a provider (refused by Keyport: bad token, no key, rate
+ * limit). Metrics and access logs hook in here. Listeners run on the call's own path, after the
+ * answer was sent: keep them cheap and never throw.
+ */
+export type CallEndListener = (call: Readonly<CallContext>, record: UsageRecord | undefined) => void;
+
+export type RecordDeps = {
+  /** Queues a usage record for the batched writer (never blocks the call). */
+  recordUsage: (record: UsageRecord) => void;
+  pricing: Pricing;
+  budget: CallBudget | undefined;
+  onCallEnd: readonly CallEndListener[];
+};
+
+/**
+ * The last step of every call: one usage record for a call that reached the provider at least
+ * once (one per client call, whatever the retries and fallbacks; calls refused before are not
+ * usage), the budget reservation settled to the real cost or released, then the end-of-call
+ * listeners. Everything comes from the call context.
+ */
+export function finishCall(call: Readonly<CallContext>, deps: RecordDeps): void {
+  const record = call.servedBy === undefined ? undefined : toUsageRecord(call, deps.pricing, performance.now());
+  if (call.reservation !== undefined && deps.budget !== undefined) {
+    if (record === undefined) deps.budget.release(call.reservation);
+    else deps.budget.settle(call.reservation, record);
+  }
+  if (record !== undefined) deps.recordUsage(record);
+  for (const listener of deps.onCallEnd) listener(call, record);
+  const { log } = call.request;
+  // Per-call lines only at debug or trace: at the default level the hot path writes no log.
+  if (log.level === "debug" || log.level === "trace") {
+    log.debug({ route: call.request.routePath, status: call.response.statusCode, source: call.credential?.source, outcome: call.outcome?.status }, "gateway call");
+  }
+}
+
+/**
+ * Endpoints the providers do not bill (listing models, counting tokens: the answer is the tokens
+ * a request *would* use) are recorded with zero tokens and zero cost, never as unknown cost.
+ */
+const FREE_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0 };
+
+/** The usage record of a call that reached the provider: the key that served its last attempt, and how it ended. */
+export function toUsageRecord(call: Readonly<CallContext>, pricing: Pricing, nowMs: number): UsageRecord {
+  const { outcome, servedBy, endpoint } = call;
+  const provider = call.adapter.id;
+  const model = outcome?.reportedModel ?? call.prepared?.model ?? "";
+  const isFree = !endpoint.isBilled;
+  const prices = model === "" || isFree ? null : pricing.pricesFor(provider, model);
+  const usage = isFree ? FREE_USAGE : (outcome?.usage ?? NO_USAGE);
+  const firstByteAtMs = outcome?.firstByteAtMs ?? null;
+  return {
+    id: newId("use", call.createdAt.getTime()),
+    owner: call.principal?.owner ?? "",
+    keyId: servedBy?.keyId ?? null,
+    source: servedBy?.source ?? "platform",
+    provider,
+    endpoint: endpoint.name,
+    model,
+    inputTokens: usage.inputTokens ?? null,
+    outputTokens: usage.outputTokens ?? null,
+    cachedInputTokens: usage.cachedInputTokens ?? null,
+    cacheWriteTokens: usage.cacheWriteTokens ?? null,
+    costNanoUsd: isFree ? 0 : pricing.costOf(usage, prices),
+    prices,
+    status: outcome?.status ?? "error",
+    httpStatus: outcome?.httpStatus ?? 0,
+    latencyMs: Math.max(0, Math.round(nowMs - call.startedAtMs)),
+    ttfbMs: firstByteAtMs === null ? null : Math.max(0, Math.round(firstByteAtMs - call.startedAtMs)),
+    streamed: outcome?.streamed === true || call.prepared?.stream === true,
+    requestId: call.request.id,
+    createdAt: call.createdAt.toISOString(),
+  };
+}
