@@ -217,7 +217,7 @@ export interface components {
             ip: string | null;
             keyId: string | null;
             /** @enum {string} */
-            type: "key.created" | "key.activated" | "key.deactivated" | "key.updated" | "key.rotated" | "key.tested" | "key.deleted" | "key.invalidated" | "key.no_credits" | "key.undecryptable" | "key.fell_back_to_platform" | "budget.threshold_reached" | "budget.exceeded";
+            type: "key.created" | "key.activated" | "key.deactivated" | "key.updated" | "key.rotated" | "key.tested" | "key.deleted" | "key.rejected" | "key.invalidated" | "key.no_credits" | "key.undecryptable" | "key.fell_back_to_platform" | "budget.threshold_reached" | "budget.exceeded";
             userAgent: string | null;
         };
         /** AuditEventList */
@@ -261,7 +261,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "invalid_json" | "invalid_key_format" | "unauthenticated" | "forbidden" | "no_key_available" | "not_found" | "duplicate_key" | "idempotency_in_progress" | "key_undecryptable" | "payload_too_large" | "unsupported_media_type" | "key_rejected" | "idempotency_mismatch" | "rate_limited" | "budget_exceeded" | "internal" | "upstream_error" | "unavailable" | "upstream_timeout";
+                code: "invalid_request" | "invalid_json" | "invalid_key_format" | "invalid_cursor" | "unauthenticated" | "forbidden" | "no_key_available" | "not_found" | "duplicate_key" | "idempotency_in_progress" | "key_undecryptable" | "payload_too_large" | "unsupported_media_type" | "key_rejected" | "idempotency_mismatch" | "rate_limited" | "budget_exceeded" | "internal" | "upstream_error" | "unavailable" | "upstream_timeout";
                 message: string;
                 requestId: string;
                 type: string;
@@ -1013,6 +1013,7 @@ export interface operations {
     listAuditEvents: {
         parameters: {
             query?: {
+                /** @description `nextCursor` of the previous page */
                 cursor?: string;
                 /** @description 1 to 100, default 50 */
                 limit?: string;

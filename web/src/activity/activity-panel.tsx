@@ -14,6 +14,7 @@ const EVENT_NAMES: Record<string, string> = {
   "key.rotated": "Key replaced",
   "key.tested": "Key tested",
   "key.deleted": "Key deleted",
+  "key.rejected": "Key refused",
   "key.invalidated": "Key rejected by the provider",
   "key.no_credits": "Key out of credits",
   "key.undecryptable": "Key needs to be re-entered",

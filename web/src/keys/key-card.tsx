@@ -47,8 +47,7 @@ export function KeyCard({ apiKey, onChanged }: KeyCardProps) {
     act("test", async () => {
       const outcome = await client.apiKeys.test(apiKey.id);
       setTestResult(outcome);
-      const { text } = testResultText(outcome);
-      return `Tested ${name}: ${text}`;
+      return `Tested ${name}: ${testResultText(outcome).short}`;
     });
 
   const activate = () =>

@@ -32,9 +32,13 @@ const RESULT: Record<ApiKeyTestResult["result"], { icon: IconName; text: string;
   unreachable: { icon: "offline", text: "The provider could not be reached; the status is unchanged. Try again later", tone: "neutral" },
 };
 
-/** A test's outcome in one line. */
-export function testResultText(outcome: ApiKeyTestResult): { icon: IconName; text: string; tone: string } {
+/**
+ * A test's outcome in one line: `short` without the provider's words, `text` with them unless
+ * the key's status reason (shown above it) already says the same.
+ */
+export function testResultText(outcome: ApiKeyTestResult): { icon: IconName; short: string; text: string; tone: string } {
   const { icon, text, tone } = RESULT[outcome.result];
-  const detail = outcome.result === "valid" || outcome.message === "" ? "" : `: ${outcome.message}`;
-  return { icon, text: `${text}${detail}`, tone };
+  const repeated = outcome.message === "" || outcome.message === outcome.key.statusDetail;
+  const detail = outcome.result === "valid" || repeated ? "" : `: ${outcome.message}`;
+  return { icon, short: text, text: `${text}${detail}`, tone };
 }
