@@ -8,7 +8,7 @@ import type { EmailSender } from "./notifications/email-sender.js";
 import { createEventList, type ListEvents } from "./notifications/event-list.js";
 import { createWebhookSecrets, type WebhookSecrets } from "./notifications/webhook-secrets.js";
 import { createWebhookSender } from "./notifications/webhook-sender.js";
-import type { WebhookUrlPolicy } from "./notifications/webhook-url-policy.js";
+import { checkWebhookUrl, type WebhookUrlPolicy } from "./notifications/webhook-url-policy.js";
 import type { Store } from "./store/ports.js";
 import type { DataKeys } from "./vault/data-keys.js";
 
@@ -22,6 +22,11 @@ export type NotificationServices = {
   webhookSecrets: WebhookSecrets;
   /** What `PUT /api/v1/limits` checks a `webhookUrl` against (`assertWebhookUrl`). */
   webhookUrlPolicy: WebhookUrlPolicy;
+  /**
+   * `checkWebhookUrl` under this server's policy, as the limits service takes it: the normalised
+   * URL to store, or the message of a 400 naming the field.
+   */
+  validateWebhookUrl(url: string): Promise<{ ok: true; url: string } | { ok: false; message: string }>;
   /** Stops the worker (attempts in progress finish), then closes the senders. */
   close(): Promise<void>;
 };
@@ -78,11 +83,16 @@ export async function createNotificationServices(
     retryScheduleMs: settings.retryScheduleMs,
   });
 
+  const webhookUrlPolicy: WebhookUrlPolicy = { requireHttps, allowPrivateAddresses: settings.allowPrivateAddresses };
   return {
     worker,
     listEvents: createEventList({ notifications: deps.store.notifications }),
     webhookSecrets,
-    webhookUrlPolicy: { requireHttps, allowPrivateAddresses: settings.allowPrivateAddresses },
+    webhookUrlPolicy,
+    async validateWebhookUrl(url) {
+      const check = await checkWebhookUrl(url, webhookUrlPolicy);
+      return check.ok ? { ok: true, url: check.url.href } : { ok: false, message: `${check.message}.` };
+    },
     async close() {
       await worker.stop();
       await Promise.allSettled([ownerWebhooks.close(), operatorSender?.close(), email?.close()]);
