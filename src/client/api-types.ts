@@ -92,6 +92,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The owner's notification events, newest first, with each delivery's state (webhook, email); cursor-paginated */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/limits/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace the webhook signing secret; for 24 hours webhooks are signed with the old and the new one */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/portal-sessions": {
         parameters: {
             query?: never;
@@ -261,11 +295,42 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "invalid_json" | "invalid_key_format" | "invalid_cursor" | "unauthenticated" | "forbidden" | "no_key_available" | "not_found" | "duplicate_key" | "idempotency_in_progress" | "key_undecryptable" | "payload_too_large" | "unsupported_media_type" | "key_rejected" | "idempotency_mismatch" | "rate_limited" | "budget_exceeded" | "internal" | "upstream_error" | "unavailable" | "upstream_timeout";
+                code: "invalid_request" | "invalid_json" | "invalid_key_format" | "invalid_cursor" | "invalid_webhook_url" | "unauthenticated" | "forbidden" | "no_key_available" | "not_found" | "duplicate_key" | "idempotency_in_progress" | "key_undecryptable" | "payload_too_large" | "unsupported_media_type" | "key_rejected" | "idempotency_mismatch" | "rate_limited" | "budget_exceeded" | "internal" | "upstream_error" | "unavailable" | "upstream_timeout";
                 message: string;
                 requestId: string;
                 type: string;
             };
+        };
+        NotificationDelivery: {
+            attempts: number;
+            deliveredAt: string | null;
+            /** @description why the last attempt failed, or why the delivery was skipped */
+            error: string | null;
+            lastAttemptAt: string | null;
+            /** @description when a pending delivery is tried next */
+            nextAttemptAt: string | null;
+            /** @enum {string} */
+            state: "pending" | "delivered" | "failed" | "skipped";
+            /** @enum {string} */
+            target: "webhook" | "email";
+        };
+        NotificationEvent: {
+            actor: string;
+            /** Format: date-time */
+            createdAt: string;
+            deliveries: components["schemas"]["NotificationDelivery"][];
+            detail: {
+                [key: string]: unknown;
+            };
+            /** @description also the `webhook-id` of the event's webhooks */
+            id: string;
+            keyId: string | null;
+            /** @enum {string} */
+            type: "key.created" | "key.activated" | "key.rotated" | "key.deleted" | "key.invalidated" | "key.no_credits" | "key.undecryptable" | "key.fell_back_to_platform" | "budget.threshold_reached" | "budget.exceeded";
+        };
+        NotificationEventPage: {
+            events: components["schemas"]["NotificationEvent"][];
+            nextCursor: string | null;
         };
         /** Plan */
         Plan: {
@@ -350,6 +415,10 @@ export interface components {
                 /** @description calls to models without a known price (cost unknown, not zero) */
                 unpricedRequests: number;
             };
+        };
+        WebhookSecret: {
+            /** @description `whsec_…`: the key for verifying webhook signatures (Standard Webhooks) */
+            webhookSecret: string;
         };
     };
     responses: never;
@@ -1031,6 +1100,177 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEventList"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description `nextCursor` of the previous page */
+                cursor?: string;
+                /** @description 1 to 100, default 50 */
+                limit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationEventPage"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
                 };
             };
             /** @description Default Response */

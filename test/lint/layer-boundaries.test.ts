@@ -29,10 +29,10 @@ async function boundaryProblems(filePath: string, code: string): Promise<Problem
 }
 
 describe("layer boundaries", () => {
-  it("refuses lib/ importing gateway/proxy", async () => {
+  it("refuses lib/ importing gateway/pipeline", async () => {
     const problems = await boundaryProblems(
       "src/lib/layer-fixture.ts",
-      'import { createProxy } from "../gateway/proxy.js";\nexport const proxy = createProxy;\n',
+      'import { createProxy } from "../gateway/pipeline.js";\nexport const proxy = createProxy;\n',
     );
     expect(problems).toEqual([
       { ruleId: "boundaries/dependencies", message: expect.stringMatching(/category "lib" to file of category "gateway"/) },
@@ -66,7 +66,7 @@ describe("layer boundaries", () => {
   it("leaves tests free to wire adapters together", async () => {
     const problems = await boundaryProblems(
       "src/lib/layer-fixture.test.ts",
-      'import { createProxy } from "../gateway/proxy.js";\nexport const proxy = createProxy;\n',
+      'import { createProxy } from "../gateway/pipeline.js";\nexport const proxy = createProxy;\n',
     );
     expect(problems).toEqual([]);
   });
