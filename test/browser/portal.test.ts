@@ -70,7 +70,7 @@ describeWithBrowser("the Settings page in a browser", () => {
     const { page, context, problems } = await openAs();
     expect(new URL(page.url()).pathname).toBe("/portal/");
     await expect.poll(() => page.getByRole("heading", { name: "API keys and usage" }).isVisible()).toBe(true);
-    expect(await page.getByText("Acme AI").first().isVisible()).toBe(true);
+    await page.getByText("Acme AI").first().waitFor();
     expect(await page.getByRole("link", { name: "Back to Acme AI" }).getAttribute("href")).toBe("https://app.example.com/settings");
     const cookies = await context.cookies();
     expect(cookies).toHaveLength(1);
@@ -85,18 +85,18 @@ describeWithBrowser("the Settings page in a browser", () => {
     const key = await providerKey();
     const form = page.getByRole("region", { name: "Add a key" });
     await form.getByLabel("API key").fill("sk-ant-api03-x");
-    expect(await form.getByText("This looks like an Anthropic key").isVisible()).toBe(true);
+    await form.getByText("This looks like an Anthropic key").waitFor();
     await form.getByLabel("API key").fill(`  ${key}\n`);
-    expect(await form.getByText("Looks like an OpenAI key.").isVisible()).toBe(true);
+    await form.getByText("Looks like an OpenAI key.").waitFor();
     await form.getByLabel("Label (optional)").fill("Production");
     await form.getByRole("button", { name: "Save key" }).click();
 
     const card = keyCard(page, "Production");
     await card.waitFor();
-    expect(await card.getByText(`****...${key.slice(-4)}`).isVisible()).toBe(true);
-    expect(await card.getByText("Valid", { exact: true }).isVisible()).toBe(true);
-    expect(await card.getByText("Active", { exact: true }).isVisible()).toBe(true);
-    expect(await page.getByRole("status").filter({ hasText: "Saved Production" }).isVisible()).toBe(true);
+    await card.getByText(`****...${key.slice(-4)}`).waitFor();
+    await card.getByText("Valid", { exact: true }).waitFor();
+    await card.getByText("Active", { exact: true }).waitFor();
+    await page.getByRole("status").filter({ hasText: "Saved Production" }).waitFor();
     expect(await form.getByLabel("API key").inputValue()).toBe("");
     expect(await page.getByRole("region", { name: "Which key pays" }).textContent()).toContain(`Your own key (Production, ****...${key.slice(-4)})`);
 
@@ -151,7 +151,7 @@ describeWithBrowser("the Settings page in a browser", () => {
     await expect.poll(() => keyCard(page, "Backup").getByText("Active", { exact: true }).count()).toBe(1);
     expect(await keyCard(page, "Production").getByText("Active", { exact: true }).count()).toBe(0);
     expect(await page.getByRole("region", { name: "Which key pays" }).textContent()).toContain(`Your own key (Backup, ****...${backup.slice(-4)})`);
-    expect(await page.getByRole("status").filter({ hasText: "Backup is now the active key" }).isVisible()).toBe(true);
+    await page.getByRole("status").filter({ hasText: "Backup is now the active key" }).waitFor();
     await context.close();
   });
 
@@ -188,8 +188,8 @@ describeWithBrowser("the Settings page in a browser", () => {
     await keyCard(page, "Old key").getByRole("button", { name: "Delete Old key" }).click();
     await dialog.getByRole("button", { name: "Delete key" }).click();
     await expect.poll(() => keyCard(page, "Old key").count()).toBe(0);
-    expect(await page.getByText("No OpenAI keys yet.").isVisible()).toBe(true);
-    expect(await page.getByRole("status").filter({ hasText: "Deleted Old key" }).isVisible()).toBe(true);
+    await page.getByText("No OpenAI keys yet.").waitFor();
+    await page.getByRole("status").filter({ hasText: "Deleted Old key" }).waitFor();
     await context.close();
   });
 
@@ -300,12 +300,12 @@ describeWithBrowser("the Settings page in a browser", () => {
     const page = await second.newPage();
     const response = await page.goto(link.url);
     expect(response?.status()).toBe(410);
-    expect(await page.getByRole("heading", { name: "This link was already used" }).isVisible()).toBe(true);
+    await page.getByRole("heading", { name: "This link was already used" }).waitFor();
     expect(await page.getByRole("link", { name: "Back to the app" }).getAttribute("href")).toBe("https://app.example.com/settings");
     expect(await second.cookies()).toEqual([]);
     const unknown = await page.goto(`${stack.url}/portal/open/${"x".repeat(43)}`);
     expect(unknown?.status()).toBe(404);
-    expect(await page.getByRole("heading", { name: "This link is not valid" }).isVisible()).toBe(true);
+    await page.getByRole("heading", { name: "This link is not valid" }).waitFor();
     // Without a session the page itself says how to get back in.
     await page.goto(`${stack.url}/portal/`);
     await page.getByRole("heading", { name: "Your Settings session has ended" }).waitFor();
@@ -320,7 +320,7 @@ describeWithBrowser("the Settings page in a browser", () => {
     expect(aliceKeyId).toMatch(/^key_/);
 
     const bob = await openAs();
-    expect(await bob.page.getByText("No OpenAI keys yet.").isVisible()).toBe(true);
+    await bob.page.getByText("No OpenAI keys yet.").waitFor();
     const attempts = await bob.page.evaluate(async (id) => {
       const session = (await (await fetch("/api/v1/portal-sessions/current")).json()) as { csrfToken: string };
       const headers = { "x-csrf-token": session.csrfToken };

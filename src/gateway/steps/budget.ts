@@ -2,7 +2,11 @@ import type { UsageRecord } from "../../store/ports.js";
 import type { CallContext } from "../call-context.js";
 
 /** Whatever a budget implementation needs to settle or release one reservation (opaque to the pipeline). */
-export type BudgetReservation = { readonly kind: "budget-reservation" };
+export type BudgetReservation = {
+  readonly kind: "budget-reservation";
+  /** The worst-case cost held against the caps until the call is settled or released. */
+  readonly reservedNanoUsd: number;
+};
 
 /**
  * The budget step (DESIGN.md, Gateway: "Budgets are enforced by reservation"). The pipeline calls
