@@ -6,7 +6,7 @@ import { fallBackFromRefusedKey, type FallBackDeps, isRefusedOwnKey } from "./st
 import { forward, type ForwardDeps } from "./steps/forward.js";
 import { limitPlatformCall, type LimitDeps } from "./steps/limit.js";
 import { readRequest } from "./steps/read-request.js";
-import { finishCall, type RecordDeps } from "./steps/record.js";
+import { finishCall, journalStart, type RecordDeps } from "./steps/record.js";
 import { relay, type RelayDeps } from "./steps/relay.js";
 import { noAnswerError, renderFailure } from "./steps/render-failure.js";
 import type { KeySelector } from "./steps/select-key.js";
@@ -48,6 +48,8 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
     call.limitHeaders = await limitPlatformCall(principal, call.credential, call.request.log, deps.limit);
     // Budget: the call's worst-case cost is reserved here, before anything goes upstream.
     if (deps.budget !== undefined) call.reservation = await deps.budget.reserve(call);
+    // Journal: the call is on disk before it goes upstream, so a crash cannot lose its usage.
+    call.journal = journalStart(call, deps.record);
 
     let answer = await forward(call, call.credential, deps.forward);
     if (answer.wentUpstream) call.servedBy = call.credential;

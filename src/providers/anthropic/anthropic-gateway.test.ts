@@ -289,6 +289,7 @@ describe("renderError", () => {
     ["internal", 500, "api_error"],
     ["upstream_error", 502, "api_error"],
     ["upstream_timeout", 504, "api_error"],
+    ["shutting_down", 503, "overloaded_error"],
   ] as const)("renders %s as %i %s", (code, status, type) => {
     const rendered = gateway.renderError(new AppError(code, "Safe message.", { internal: { detail: "internal-only" } }));
     expect(rendered.status).toBe(status);

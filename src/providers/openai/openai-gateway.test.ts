@@ -439,6 +439,7 @@ describe("renderError", () => {
     ["internal", 500, "server_error", "internal"],
     ["upstream_error", 502, "server_error", "upstream_error"],
     ["upstream_timeout", 504, "server_error", "upstream_timeout"],
+    ["shutting_down", 503, "server_error", "shutting_down"],
   ] as const)("renders %s as %i %s/%s", (code, status, type, openAiCode) => {
     const error = new AppError(code, "Safe message.", { internal: { detail: "internal-only" } });
     const rendered = gateway.renderError(error);
