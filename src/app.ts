@@ -333,6 +333,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         await new Promise((resolve) => setTimeout(resolve, shutdown.delayMs));
       }
       const closed = http.close();
+      logger.info({ drainTimeoutMs: shutdown.drainTimeoutMs, inFlight: lifecycle.inFlight }, "no longer accepting connections; draining");
       await lifecycle.drain(shutdown.drainTimeoutMs);
       if (lifecycle.inFlight > 0) {
         // Streams still running are ended with the provider's error event and recorded as cut.
