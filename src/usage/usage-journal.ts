@@ -93,13 +93,16 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
 
   let current = openSegment();
 
+  let isFailing = false;
   function write(line: string): void {
     try {
       writeSync(current.fd, line);
       current.lines += 1;
+      isFailing = false;
     } catch (error) {
-      // A full disk must not fail the call; the writer still records it.
-      deps.onError?.(error, "usage journal write failed");
+      // A full disk must not fail the call (the writer still records it); said once, not per call.
+      if (!isFailing) deps.onError?.(error, "usage journal write failed");
+      isFailing = true;
     }
   }
 
@@ -209,54 +212,70 @@ export async function replayUsageJournals(
   }
   const result: ReplayResult = { files: 0, records: 0, recovered: 0 };
   const batchSize = options.batchSize ?? 200;
+  // The same check the writer makes: a record it would have refused is not retried forever.
+  const insertChecked = async (records: readonly UsageRecord[]): Promise<number> => {
+    const checked = records.flatMap((record) => {
+      const check = checkUsageRecord(record);
+      return check.ok ? [check.record] : [];
+    });
+    for (let at = 0; at < checked.length; at += batchSize) await insert(checked.slice(at, at + batchSize));
+    return checked.length;
+  };
   for (const [instance, { pid, files }] of byInstance) {
     if (isRunning(instance, pid)) continue;
     files.sort((a, b) => a.seq - b.seq);
-    const read = recordsOf(files.map(({ file }) => readFileSync(file, "utf8")));
-    // The same check the writer makes: a record it would have refused is not retried forever.
-    const records = read.records.flatMap((record) => {
-      const checked = checkUsageRecord(record);
-      return checked.ok ? [checked.record] : [];
-    });
-    const { recovered } = read;
-    for (let at = 0; at < records.length; at += batchSize) await insert(records.slice(at, at + batchSize));
+    // One segment at a time: a journal that grew through a long database outage is never read whole.
+    const reader = createJournalReader();
+    for (const { file } of files) result.records += await insertChecked(reader.read(readFileSync(file, "utf8")));
+    const unended = reader.unended();
+    result.records += await insertChecked(unended);
+    result.recovered += unended.length;
     for (const { file } of files) unlinkQuietly(file);
     result.files += files.length;
-    result.records += records.length;
-    result.recovered += recovered;
   }
   return result;
 }
 
-/** The records one instance's journal holds, in the order its calls started. */
+/**
+ * Reads one instance's journal segment by segment, in order. An end line gives its record at once
+ * (its start line came before it, possibly in a segment already deleted); an `X` line (no record)
+ * forgets its start; what is left at the end are the calls that never ended. Only those are held
+ * across segments.
+ */
+export function createJournalReader() {
+  const open = new Map<string, JournalStart>();
+  return {
+    /** The records the ended calls of one segment's text hold. A torn line is skipped. */
+    read(text: string): UsageRecord[] {
+      const records: UsageRecord[] = [];
+      for (const line of text.split("\n")) {
+        if (line.length < 2) continue;
+        const value = parseLine(line.slice(1));
+        if (value === undefined) continue;
+        if (line[0] === "S" && isObjectWithId(value)) {
+          open.set(value.id, value as JournalStart);
+        } else if (line[0] === "E" && isObjectWithId(value)) {
+          open.delete(value.id);
+          records.push(value as UsageRecord);
+        } else if (line[0] === "X" && typeof value === "string") {
+          open.delete(value);
+        }
+      }
+      return records;
+    },
+    /** The calls started and never ended, as `recovered` records. */
+    unended(): UsageRecord[] {
+      return [...open.values()].map(recoveredRecord);
+    },
+  };
+}
+
+/** The records one instance's journal holds (all segments' texts, in order); `recovered` of them never ended. */
 export function recordsOf(texts: readonly string[]): { records: UsageRecord[]; recovered: number } {
-  const starts = new Map<string, JournalStart>();
-  const ends = new Map<string, UsageRecord | null>();
-  for (const text of texts) {
-    for (const line of text.split("\n")) {
-      if (line.length < 2) continue;
-      const value = parseLine(line.slice(1));
-      if (value === undefined) continue;
-      if (line[0] === "S" && isObjectWithId(value)) starts.set(value.id, value as JournalStart);
-      else if (line[0] === "E" && isObjectWithId(value)) ends.set(value.id, value as UsageRecord);
-      else if (line[0] === "X" && typeof value === "string") ends.set(value, null);
-    }
-  }
-  const records: UsageRecord[] = [];
-  let recovered = 0;
-  for (const [id, start] of starts) {
-    const end = ends.get(id);
-    if (end === null) continue;
-    if (end !== undefined) {
-      records.push(end);
-      continue;
-    }
-    records.push(recoveredRecord(start));
-    recovered += 1;
-  }
-  // End lines whose start line was in a segment already deleted.
-  for (const [id, end] of ends) if (end !== null && !starts.has(id)) records.push(end);
-  return { records, recovered };
+  const reader = createJournalReader();
+  const records = texts.flatMap((text) => reader.read(text));
+  const unended = reader.unended();
+  return { records: [...records, ...unended], recovered: unended.length };
 }
 
 /** The record of a call whose end was never written: it reached (or was about to reach) the provider, figures unknown. */
