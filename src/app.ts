@@ -45,7 +45,7 @@ import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
 import type { Store } from "./store/ports.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
-import { openUsageJournal, replayUsageJournals } from "./usage/usage-journal.js";
+import { openUsageJournal, replayUsageJournals, type UsageJournal } from "./usage/usage-journal.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
 import { createUsageReport } from "./usage/usage-report.js";
 import { createCreateKey } from "./vault/create-key.js";
@@ -67,6 +67,11 @@ const CUT_STREAMS_GRACE_MS = 1_000;
 
 /** How often dependencies are asked for their health between `/readyz` calls. */
 const HEALTH_PROBE_INTERVAL_MS = 5_000;
+
+/** A start refused for a reason the operator fixes in the environment; `serve` prints the message alone. */
+export class StartRefusedError extends Error {
+  override readonly name = "StartRefusedError";
+}
 
 export type AppOverrides = {
   /** Where log lines go (tests capture them); default stdout. */
@@ -219,14 +224,24 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
     // Calls a killed instance never recorded become records before this one serves any.
     const journalDirectory = path.join(config.dataDir, USAGE_JOURNAL_DIR);
-    const replayed = await replayUsageJournals(journalDirectory, (records) => store.usage.insertBatch(records));
-    if (replayed.files > 0) logger.warn(replayed, "usage journal replayed: calls of an instance that stopped without recording them");
     const recorder = createUsageRecorder({ usage: store.usage, logger });
-    const journal = openUsageJournal({
-      directory: journalDirectory,
-      flush: () => recorder.flush(),
-      onError: (error, message) => logger.error({ err: error }, message),
-    });
+    let journal: UsageJournal;
+    try {
+      const replayed = await replayUsageJournals(journalDirectory, (records) => store.usage.insertBatch(records));
+      if (replayed.files > 0) logger.warn(replayed, "usage journal replayed: calls of an instance that stopped without recording them");
+      journal = openUsageJournal({
+        directory: journalDirectory,
+        flush: () => recorder.flush(),
+        onError: (error, message) => logger.error({ err: error }, message),
+      });
+    } catch (error) {
+      const { code, syscall } = error as { code?: unknown; syscall?: unknown };
+      // A file-system error: running without the journal would silently give up its guarantee.
+      if (typeof syscall === "string") {
+        throw new StartRefusedError(`the usage journal cannot be written in ${journalDirectory} (${String(code)}); KEYPORT_DATA_DIR must be a directory Keyport can write.`);
+      }
+      throw error;
+    }
     closers.push(() => journal.close({ committed: false }));
     const lifecycle = createLifecycle();
     const selector = createKeySelector({
