@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeSync } from "node:fs";
 import path from "node:path";
 import type { ProviderId } from "../lib/domain.js";
 import type { UsageRecord, UsageSource } from "../store/ports.js";
@@ -156,6 +156,12 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
       if (!committed) return;
       for (const segment of [...sealed, current]) unlinkQuietly(segment.file);
       sealed.length = 0;
+      // A clean stop leaves the data directory as it found it (unless another instance still writes here).
+      try {
+        rmdirSync(deps.directory);
+      } catch {
+        // Not empty, or already gone.
+      }
     },
   };
 }
