@@ -332,8 +332,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     });
     preRouter.dispatch = createGatewayDispatch({ providers, pipeline, bodyLimitBytes: config.gateway.bodyLimitBytes, clock, log: logger });
     notifications.worker.start();
-    // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
-    // keep-alive connections, then flush usage and close the pools.
+    // Shutdown order (closers run last first): fail readiness and keep serving for the delay,
+    // stop accepting, let in-flight calls and streams finish until the drain timeout, cut the
+    // streams left, drop the connections, then flush usage, delete the journal, close the pools.
     // The journal goes only once the writer has committed every record; otherwise the next start replays it.
     closers.push(async () => {
       await recorder.close();
