@@ -229,6 +229,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     try {
       const replayed = await replayUsageJournals(journalDirectory, (records) => store.usage.insertBatch(records));
       if (replayed.files > 0) logger.warn(replayed, "usage journal replayed: calls of an instance that stopped without recording them");
+      if (replayed.foreign > 0) logger.warn({ directory: journalDirectory, files: replayed.foreign }, "usage journal files of another host left alone: give each instance its own KEYPORT_DATA_DIR");
       journal = openUsageJournal({
         directory: journalDirectory,
         flush: () => recorder.flush(),

@@ -88,7 +88,7 @@ await describePostgres("usage journal across a stop with the database down", (po
         await client.end();
       }
       // The old journal is gone; only the running instance's own remains.
-      expect(readdirSync(journal).every((name) => name.startsWith(`${process.pid}-`))).toBe(true);
+      expect(readdirSync(journal).every((name) => name.includes(`~${process.pid}-`))).toBe(true);
     } finally {
       await second.app.close();
     }
