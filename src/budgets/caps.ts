@@ -37,9 +37,11 @@ export function capsForCall(input: {
   return caps;
 }
 
+/** `$12.50`, `$0.000123`: cents, or up to a millionth of a dollar below one dollar. */
 function usd(nano: number): string {
   const value = nanoToUsd(nano);
-  return `$${value.toFixed(value < 1 ? 4 : 2)}`;
+  if (value >= 1 || value === 0) return `$${value.toFixed(2)}`;
+  return `$${value.toFixed(6).replace(/0+$/, "").replace(/\.(\d)$/, ".$10")}`;
 }
 
 /**

@@ -71,6 +71,7 @@ export function createBudgetRepo(db: Kysely<Database>): BudgetRepo {
       try {
         return await db.transaction().execute(async (tx) => {
           const spent: Record<string, number> = {};
+          const refused = new Map<string, number>();
           for (const cap of sorted) {
             await seed(tx, owner, month, cap.counter);
             // Conditional: on PostgreSQL a concurrent reservation holds the row until it commits,
@@ -84,9 +85,12 @@ export function createBudgetRepo(db: Kysely<Database>): BudgetRepo {
               .where((eb) => eb(eb("spent_nano_usd", "+", amountNanoUsd), "<=", cap.limitNanoUsd))
               .returning("spent_nano_usd")
               .executeTakeFirst();
-            if (updated === undefined) throw new CapReached(cap.counter, await spentOf(tx, owner, month.month, cap.counter));
-            spent[cap.counter] = toSafeInteger(updated.spent_nano_usd, "budget_counters.spent_nano_usd");
+            if (updated === undefined) refused.set(cap.counter, await spentOf(tx, owner, month.month, cap.counter));
+            else spent[cap.counter] = toSafeInteger(updated.spent_nano_usd, "budget_counters.spent_nano_usd");
           }
+          // The first cap in the caller's order that refused is the one the caller is told about.
+          const first = caps.find((cap) => refused.has(cap.counter));
+          if (first !== undefined) throw new CapReached(first.counter, refused.get(first.counter) ?? 0);
           return { ok: true as const, spentNanoUsd: spent };
         });
       } catch (error) {
