@@ -88,13 +88,11 @@ async function limitAndReserve(call: CallContext, principal: Principal, deps: Pi
   const credential = call.credential;
   if (credential === undefined) return;
   const limiting = limitPlatformCall(principal, credential, call.request.log, deps.limit);
-  const reserving = deps.budget === undefined ? undefined : deps.budget.reserve(call);
-  if (!(reserving instanceof Promise)) {
-    call.reservation = reserving;
+  if (deps.budget === undefined) {
     call.limitHeaders = await limiting;
     return;
   }
-  const [limited, reserved] = await Promise.allSettled([limiting, reserving]);
+  const [limited, reserved] = await Promise.allSettled([limiting, deps.budget.reserve(call)]);
   if (reserved.status === "fulfilled") call.reservation = reserved.value;
   if (limited.status === "rejected") throw limited.reason;
   if (reserved.status === "rejected") throw reserved.reason;

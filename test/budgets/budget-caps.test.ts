@@ -105,6 +105,17 @@ describe("caps: key limits, the platform allowance, the SDKs' view of a refusal"
     expect(limits.body.caps).toEqual([{ kind: "platform_allowance", tier: "capped", limitUsd: 0, spentUsd: 0, remainingUsd: 0 }]);
   });
 
+  it("a call that falls back from a revoked own key to the platform key is held to the plan's allowance", async () => {
+    const user = await newUser("capped");
+    const key = await storeKey(keyport, user, "openai");
+    keyport.mock.setKey(key.apiKey, "invalid");
+    const refused = await chat(keyport, user.token, chatBody(user.marker));
+    expectBudgetRefusal(refused, /Your plan's platform allowance would be exceeded/);
+    // The owner's key was tried (and refused by the provider); the platform key never was.
+    const upstream = keyport.mock.requests().filter((request) => request.path === "/v1/chat/completions" && JSON.stringify(request.body ?? "").includes(user.marker));
+    expect(upstream.map((request) => request.headers.authorization)).toEqual([`Bearer ${key.apiKey}`]);
+  });
+
   it("the openai SDK sees a RateLimitError with code budget_exceeded and does not retry it", async () => {
     const user = await newUser("premium");
     await storeKey(keyport, user, "openai");

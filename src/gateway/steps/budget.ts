@@ -28,11 +28,11 @@ export type BudgetReservation = {
 export type CallBudget = {
   /**
    * Reserves the call's worst-case cost (input estimate + `max_tokens` at the model's price),
-   * atomically against the owner's and the key's budgets. Returns `undefined` without a promise
-   * when no cap applies to the call and the owner's limits are cached.
+   * atomically against the owner's and the key's budgets; `undefined` when no cap applies (no
+   * I/O then: the owner's limits are cached in memory).
    * @throws AppError `budget_exceeded` to refuse the call before any upstream request
    */
-  reserve(call: Readonly<CallContext>): BudgetReservation | undefined | Promise<BudgetReservation | undefined>;
+  reserve(call: Readonly<CallContext>): Promise<BudgetReservation | undefined>;
   /** The call reached the provider: charge what it really cost (`costNanoUsd` null: unknown price). */
   settle(reservation: BudgetReservation, record: UsageRecord): void;
   /** No attempt reached the provider: give the reservation back. */
@@ -120,17 +120,9 @@ export function createCallBudget(deps: CallBudgetDeps): CallBudget {
   }
 
   return {
-    reserve(call) {
+    async reserve(call) {
       if (!call.endpoint.isBilled || call.principal === undefined) return undefined;
-      const limits = deps.limits.get(call.principal.owner);
-      if (limits instanceof Promise) return limits.then((loaded) => take(call, loaded));
-      // No cap can apply: no promise, no await (most calls).
-      const credential = call.credential;
-      const tier = deps.tiers[call.principal.tier];
-      const hasKeyLimit = credential?.source === "byok" && credential.row.monthlyLimitNanoUsd !== null;
-      const hasAllowance = credential?.source === "platform" && tier?.platformMonthlyBudgetNanoUsd !== undefined;
-      if (limits.budgetNanoUsd === null && limits.thresholdNanoUsd === null && !hasKeyLimit && !hasAllowance) return undefined;
-      return take(call, limits);
+      return take(call, await deps.limits.get(call.principal.owner));
     },
     settle(reservation, record) {
       // A cost the price table does not know is charged at the fallback prices, never as free.
