@@ -104,7 +104,7 @@ export async function setOwnerBudget(origin, token) {
   const response = await fetch(`${origin}/api/v1/limits`, {
     method: "PUT",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ monthlyBudgetUsd: 1_000_000_000 }),
+    body: JSON.stringify({ monthlyBudgetUsd: 1_000_000 }),
   });
   if (response.status !== 200) throw new Error(`setting the budget failed: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`);
 }

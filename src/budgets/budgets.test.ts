@@ -87,8 +87,8 @@ describe("caps of a call", () => {
 });
 
 describe("USD limits", () => {
-  it.each([[0], [50], [0.000001], [1_000_000_000], [45.123456], [0.1 + 0.2]])("accepts %s", (usd) => expect(isLimitUsd(usd)).toBe(true));
-  it.each([[-1], [1.0000001], [1e9 + 1], [Number.NaN], [Number.POSITIVE_INFINITY], ["5"], [null]])("refuses %s", (usd) => expect(isLimitUsd(usd)).toBe(false));
+  it.each([[0], [50], [0.000001], [1_000_000], [999_999.999999], [45.123456], [0.1 + 0.2]])("accepts %s", (usd) => expect(isLimitUsd(usd)).toBe(true));
+  it.each([[-1], [1.0000001], [1_000_000.000001], [1e9], [Number.NaN], [Number.POSITIVE_INFINITY], ["5"], [null]])("refuses %s", (usd) => expect(isLimitUsd(usd)).toBe(false));
 });
 
 describe("the limits cache", () => {

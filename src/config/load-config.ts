@@ -14,7 +14,7 @@ import {
 import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
 import { parseNotificationsConfig } from "./notifications-config.js";
 import { parsePortalConfig, parseUpgradeConfig } from "./portal-config.js";
-import { isLimitUsd, usdToNano } from "../lib/money.js";
+import { isLimitUsd, MAX_LIMIT_USD, usdToNano } from "../lib/money.js";
 import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
 
 /** Raised with every configuration problem at once, so an operator fixes them in one go. */
@@ -222,7 +222,7 @@ function parseTiers(raw: string | undefined, problems: string[]): Record<string,
     }
     const allowance = (value as { platformMonthlyBudgetUsd?: unknown }).platformMonthlyBudgetUsd;
     if (allowance !== undefined && allowance !== null && !isLimitUsd(allowance)) {
-      problems.push(`KEYPORT_TIERS: tier "${name}" platformMonthlyBudgetUsd must be a number of USD from 0 to ${MAX_TIER_LIMIT} (at most 6 decimals)`);
+      problems.push(`KEYPORT_TIERS: tier "${name}" platformMonthlyBudgetUsd must be a number of USD from 0 to ${MAX_LIMIT_USD} (at most 6 decimals)`);
       continue;
     }
     tiers[name] = {

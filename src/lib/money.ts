@@ -9,8 +9,11 @@ export function nanoToUsd(nano: number): number {
   return nano / NANO_PER_USD;
 }
 
-/** Largest USD amount a limit may hold: above a billion a cap means nothing. */
-export const MAX_LIMIT_USD = 1_000_000_000;
+/**
+ * Largest USD amount a limit may hold: a million dollars a month. In nano-USD it stays far below
+ * 2^53 (about 9 million dollars), so counters and sums stay exact integers in JavaScript and Lua.
+ */
+export const MAX_LIMIT_USD = 1_000_000;
 
 /**
  * Whether `usd` is a limit Keyport keeps exactly: finite, from 0 to `MAX_LIMIT_USD`, with at

@@ -37,6 +37,8 @@ describe("GET and PUT /api/v1/limits", () => {
 
   it("saves a subset, leaves the rest unchanged, and null clears a field", async () => {
     const user = await newUser("premium");
+    // The largest budget round-trips exactly.
+    expect((await put(user, { monthlyBudgetUsd: 1_000_000 })).body.monthlyBudgetUsd).toBe(1_000_000);
     const saved = await put(user, { monthlyBudgetUsd: 50, notifyThresholdUsd: 40.5, notifyEmail: "ops@example.com" });
     expect(saved.status, saved.text).toBe(200);
     expect(saved.body).toMatchObject({ monthlyBudgetUsd: 50, notifyThresholdUsd: 40.5, notifyEmail: "ops@example.com", webhookUrl: null });
@@ -62,6 +64,7 @@ describe("GET and PUT /api/v1/limits", () => {
     [{ monthlyBudgetUsd: -1 }, "monthlyBudgetUsd"],
     [{ monthlyBudgetUsd: 1.0000001 }, "monthlyBudgetUsd"],
     [{ monthlyBudgetUsd: 1e10 }, "monthlyBudgetUsd"],
+    [{ monthlyBudgetUsd: 1_000_001 }, "monthlyBudgetUsd"],
     [{ monthlyBudgetUsd: "12" }, "monthlyBudgetUsd"],
     [{ notifyThresholdUsd: -0.5 }, "notifyThresholdUsd"],
     [{ notifyThresholdUsd: true }, "notifyThresholdUsd"],
