@@ -6,6 +6,7 @@ import { createAuthenticate } from "./api/authenticate.js";
 import { registerHealthRoutes } from "./api/health-routes.js";
 import { createHttpServer, logCompletedRequests, type PreRouter } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
+import { registerMetricsRoute } from "./api/metrics-routes.js";
 import { registerNotificationRoutes } from "./api/notification-routes.js";
 import { NOTIFICATION_SCHEMAS } from "./api/notification-schemas.js";
 import { createNotificationServices } from "./app-notifications.js";
@@ -20,12 +21,14 @@ import { createAuditLog } from "./audit/audit-log.js";
 import { createProxyTrust } from "./auth/client-address.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createOperatorTokenCheck } from "./auth/operator-token.js";
+import { readBearerToken } from "./auth/read-credential.js";
 import { createTokenAuthenticator } from "./auth/token-authenticator.js";
 import { createMemoryCacheCoordinator } from "./cache/memory-coordinator.js";
 import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config/config-schema.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { createMasterKeyring } from "./crypto/master-keys.js";
+import { createAccessLog } from "./gateway/access-log.js";
 import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
 import type { PipelineDeps } from "./gateway/pipeline.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/steps/select-key.js";
@@ -36,6 +39,8 @@ import { createLogger } from "./lib/logger.js";
 import { createAuthFailureThrottle } from "./limits/auth-failure-throttle.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
 import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { createPrometheusMetrics } from "./metrics/prometheus-metrics.js";
 import { loadPageAssets } from "./portal/page-assets.js";
 import { pageSecurityHeaders } from "./portal/page-headers.js";
 import { createPortalSessions, type PortalSessions } from "./portal/portal-sessions.js";
@@ -81,6 +86,8 @@ export type KeyportApp = {
   health: HealthRegistry;
   /** Portal links (the development banner prints one). */
   portal: PortalSessions;
+  /** Where `GET /metrics` listens when it has a port of its own (`KEYPORT_METRICS_PORT`). */
+  metricsUrl: string | undefined;
   /** Stops accepting calls, lets in-flight calls and streams finish, flushes usage, closes pools. */
   close(): Promise<void>;
 };
@@ -151,8 +158,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // and learn the same from the provider.
     const statusKeys = withCacheInvalidation(store.keys, (owner, write) => keyCache.change(owner, write, { whenUnannounced: "proceed" }));
 
+    // Health and the usage writer are read when scraped (the recorder exists by then).
+    const metrics = createPrometheusMetrics({ health, usageStats: () => recorder.stats() });
     const auditLog = createAuditLog({ audit: store.audit, clock });
-    const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock });
+    const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock, metrics });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
     // One adapter per provider, with its one upstream client: key checks and the gateway share both.
     const providers = createProviderRegistry({
@@ -228,6 +237,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
         timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
         platformBetas: new Set(config.platformBetas),
+        metrics,
       },
       fallBack: { keyHealth, auditLog, selector, fallbackOnInvalid: config.gateway.fallbackOnInvalid },
       relay: { platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined) },
@@ -235,7 +245,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         recordUsage: (record) => recorder.record(record),
         pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
         budget: undefined,
-        onCallEnd: [],
+        onCallEnd: [metrics.callEnded, ...(config.observability.accessLog ? [createAccessLog(logger)] : [])],
       },
     };
 
@@ -261,6 +271,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     probing.unref();
     closers.push(async () => clearInterval(probing));
     registerHealthRoutes(http, { registry: health, probe });
+    const isOperatorToken = createOperatorTokenCheck(config.adminToken);
+    const operatorAuthenticate = createOperatorAuthenticate({ isConfigured: config.adminToken !== undefined, isOperatorToken });
+    const metricsAuth = config.observability.metrics.auth === "operator";
+    let metricsUrl: string | undefined;
+    if (config.observability.metrics.port === undefined) {
+      await registerMetricsRoute(http, { scrape: () => metrics.scrape(), authenticate: metricsAuth ? operatorAuthenticate : undefined });
+    } else {
+      const metricsServer = await startMetricsServer({
+        host: config.observability.metrics.host,
+        port: config.observability.metrics.port,
+        scrape: () => metrics.scrape(),
+        isAllowed: metricsAuth ? (authorization) => isOperatorToken(readBearerToken({ authorization }, { allowXApiKey: false })) : undefined,
+        onError: (error) => logger.error({ err: error }, "metrics could not be collected"),
+      });
+      closers.push(() => metricsServer.close());
+      metricsUrl = metricsServer.url;
+    }
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
       scope.addHook(
@@ -282,7 +309,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       registerNotificationRoutes(scope, { listEvents: notifications.listEvents, webhookSecrets: notifications.webhookSecrets });
     });
     await http.register(async (scope) => {
-      scope.addHook("onRequest", createOperatorAuthenticate({ isConfigured: config.adminToken !== undefined, isOperatorToken: createOperatorTokenCheck(config.adminToken) }));
+      scope.addHook("onRequest", operatorAuthenticate);
       logCompletedRequests(scope);
       registerOperatorPortalRoutes(scope, { sessions: portal, hasTier, defaultTier: config.defaultTier, publicOrigin: config.portal.publicUrl });
     });
@@ -311,7 +338,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // From here on; what the start itself found is logged once, above, or stops the start.
     logHealthChanges(health, logger);
-    return { http, store, logger, health, portal, close: closeAll };
+    return { http, store, logger, health, portal, metricsUrl, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

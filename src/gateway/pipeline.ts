@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { Lifecycle } from "../lib/lifecycle.js";
 import type { CallContext } from "./call-context.js";
 import { authenticate, type AuthenticateDeps } from "./steps/authenticate.js";
@@ -49,7 +50,9 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
     // Budget: the call's worst-case cost is reserved here, before anything goes upstream.
     if (deps.budget !== undefined) call.reservation = await deps.budget.reserve(call);
 
+    let sentAt = performance.now();
     let answer = await forward(call, call.credential, deps.forward);
+    call.upstreamMs += performance.now() - sentAt;
     if (answer.wentUpstream) call.servedBy = call.credential;
     if (isRefusedOwnKey(answer, call.credential)) {
       // The provider refused the owner's key itself: mark it, and go once more on the platform key.
@@ -57,7 +60,9 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
       if (fallback !== undefined) {
         call.credential = fallback;
         call.limitHeaders = await limitPlatformCall(principal, fallback, call.request.log, deps.limit);
+        sentAt = performance.now();
         answer = await forward(call, fallback, deps.forward);
+        call.upstreamMs += performance.now() - sentAt;
         if (answer.wentUpstream) call.servedBy = fallback;
       }
     }

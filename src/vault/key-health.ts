@@ -1,6 +1,7 @@
 import type { DecryptError } from "../crypto/decrypt-error.js";
 import type { Clock } from "../lib/clock.js";
 import type { AuditEventType, KeyStatus } from "../lib/domain.js";
+import type { MetricsPort } from "../lib/metrics-port.js";
 import type { KeyRepo, ProviderKeyRow } from "../store/ports.js";
 import { type Actor, type AuditLog, SYSTEM_ACTOR } from "../audit/audit-log.js";
 
@@ -8,6 +9,8 @@ export type KeyHealthDeps = {
   keys: Pick<KeyRepo, "setStatus">;
   auditLog: AuditLog;
   clock: Clock;
+  /** Told about every status change this service makes (default: counts nothing). */
+  metrics?: Pick<MetricsPort, "keyStatusChanged">;
 };
 
 const EVENT_FOR_STATUS: Partial<Record<KeyStatus, AuditEventType>> = {
@@ -39,7 +42,7 @@ export function undecryptableDetail(error: DecryptError): string {
  * @returns the updated row when this call changed the status; `undefined` when it already had it
  *   (or the key is gone)
  */
-export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
+export function createKeyHealth({ keys, auditLog, clock, metrics }: KeyHealthDeps) {
   async function markStatus(
     row: ProviderKeyRow,
     status: Exclude<KeyStatus, "valid" | "unverified">,
@@ -50,7 +53,9 @@ export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
     const type = EVENT_FOR_STATUS[status];
     const events = type === undefined ? [] : [auditLog.event(row.owner, type, actor, { keyId: row.id, detail: { provider: row.provider, reason: statusDetail } })];
     // Only if the status is still different: concurrent calls that learn the same thing change it once.
-    return keys.setStatus(row.owner, row.id, { status, statusDetail, at: clock.now().toISOString(), onlyIfDifferent: true }, events);
+    const changed = await keys.setStatus(row.owner, row.id, { status, statusDetail, at: clock.now().toISOString(), onlyIfDifferent: true }, events);
+    if (changed !== undefined) metrics?.keyStatusChanged(row.provider, status);
+    return changed;
   }
 
   /** Marks a key whose stored secret did not open, with a detail that says who can repair it. */

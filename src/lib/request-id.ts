@@ -1,0 +1,20 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { newId } from "./ids.js";
+
+/** Longest `x-request-id` taken from a client; longer ones are replaced by our own. */
+export const MAX_REQUEST_ID_LENGTH = 128;
+
+/** Letters, digits and `. _ : -`: safe in a log line, a header and a usage record, nothing to escape. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]+$/;
+
+/**
+ * The request id of a call: the client's own `x-request-id` when it is safe to carry (1 to 128
+ * characters of `[A-Za-z0-9._:-]`), so one id follows the request through the platform's logs and
+ * ours; otherwise (absent, too long, other characters, repeated) a new `req_…` id. Never refuses
+ * the request: a tracing header must not decide whether a call works.
+ */
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers["x-request-id"];
+  if (typeof given === "string" && given.length <= MAX_REQUEST_ID_LENGTH && SAFE_REQUEST_ID.test(given)) return given;
+  return newId("req");
+}
