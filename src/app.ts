@@ -14,6 +14,7 @@ import { createKeyRouting } from "./api/key-routing-view.js";
 import { createOperatorAuthenticate } from "./api/operator-authenticate.js";
 import { createPortalAuthenticate } from "./api/portal-authenticate.js";
 import { registerPortalPageRoutes } from "./api/portal-page-routes.js";
+import { registerOperatorRoutes } from "./api/operator-routes.js";
 import { registerOperatorPortalRoutes, registerPortalSessionRoutes } from "./api/portal-session-routes.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
 import { logHealthChanges } from "./app-health.js";
@@ -50,6 +51,7 @@ import { createProviderRegistry } from "./providers/registry.js";
 import type { Store } from "./store/ports.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
+import { createOperatorUsageReport } from "./usage/operator-usage-report.js";
 import { createUsageReport } from "./usage/usage-report.js";
 import { createCreateKey } from "./vault/create-key.js";
 import { createDataKeys } from "./vault/data-keys.js";
@@ -58,6 +60,7 @@ import { createKeyAdmission } from "./vault/key-admission.js";
 import { createKeyChecks } from "./vault/key-checks.js";
 import { createKeyHealth } from "./vault/key-health.js";
 import { createKeyService } from "./vault/key-service.js";
+import { createOperatorKeys } from "./vault/operator-keys.js";
 import { checkMasterKeys } from "./vault/master-key-check.js";
 
 export const VERSION = "0.1.0";
@@ -260,6 +263,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const pageAssets = loadPageAssets(overrides.pageDir);
     if (!pageAssets.built) logger.warn("the Settings page is not built (dist/web): run `npm run build`");
 
+    const usageReport = createUsageReport({ usage: store.usage, clock });
     const preRouter: PreRouter = {};
     const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: trust, version: VERSION });
     const probe = createDependencyProbe({
@@ -305,13 +309,19 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       });
       registerPortalSessionRoutes(scope, { sessions: portal, cookie: sessionCookie });
       registerAuditRoutes(scope, { auditLog });
-      registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
+      registerUsageRoutes(scope, { report: usageReport });
       registerNotificationRoutes(scope, { listEvents: notifications.listEvents, webhookSecrets: notifications.webhookSecrets });
     });
     await http.register(async (scope) => {
       scope.addHook("onRequest", operatorAuthenticate);
       logCompletedRequests(scope);
       registerOperatorPortalRoutes(scope, { sessions: portal, hasTier, defaultTier: config.defaultTier, publicOrigin: config.portal.publicUrl });
+      registerOperatorRoutes(scope, {
+        usageAcrossOwners: createOperatorUsageReport({ operator: store.operator, clock }),
+        ownerUsage: usageReport,
+        keysWithStatus: createOperatorKeys({ operator: store.operator }),
+        keyService,
+      });
     });
     registerPortalPageRoutes(http, {
       sessions: portal,

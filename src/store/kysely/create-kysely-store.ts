@@ -8,6 +8,7 @@ import { createIdempotencyRepo } from "./idempotency-repo.js";
 import { createKeyRepo } from "./key-repo.js";
 import { createMasterKeyRepo } from "./master-key-repo.js";
 import { createNotificationRepo } from "./notification-repo.js";
+import { createOperatorRepo } from "./operator-repo.js";
 import { createPortalSessionRepo } from "./portal-session-repo.js";
 import type { Database } from "./schema.js";
 import { createUsageRepo } from "./usage-repo.js";
@@ -30,6 +31,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     notifications: createNotificationRepo(db),
     webhookSecrets: createWebhookSecretRepo(db),
     portalSessions: createPortalSessionRepo(db),
+    operator: createOperatorRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },
