@@ -229,12 +229,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       platformKeys: config.platformKeys,
       tiers: config.tiers,
       keyHealth,
+      upgrade: config.upgrade,
     });
     const pipeline: PipelineDeps = {
       lifecycle,
       authenticate: { authenticator },
       selector,
-      limit: { tierLimiter, tiers: config.tiers, rateLimitOnError: config.gateway.rateLimitOnError },
+      limit: { tierLimiter, tiers: config.tiers, rateLimitOnError: config.gateway.rateLimitOnError, upgrade: config.upgrade },
       budget: undefined,
       forward: {
         retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },

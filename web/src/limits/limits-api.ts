@@ -13,6 +13,23 @@ export type Limits = {
   webhookUrl: string | null;
   /** `whsec_…`: verifies the webhook's signatures. */
   webhookSecret?: string | null;
+  /** The calendar month (UTC) the caps count in. */
+  period: { start: string; resetsAt: string };
+  /** This month's spend, settled and still reserved, on every key. */
+  spentUsd: number;
+  /** Every cap that applies, the owner's budget first. */
+  caps: SpendCap[];
+};
+
+export type SpendCap = {
+  kind: "owner_budget" | "key_limit" | "platform_allowance";
+  limitUsd: number;
+  spentUsd: number;
+  remainingUsd: number;
+  keyId?: string;
+  label?: string;
+  provider?: "openai" | "anthropic";
+  tier?: string;
 };
 
 export type LimitsChange = Pick<Limits, "monthlyBudgetUsd" | "notifyThresholdUsd" | "notifyEmail" | "webhookUrl">;
@@ -25,6 +42,11 @@ export function getLimits(): Promise<Limits> {
 
 export function putLimits(change: LimitsChange): Promise<Limits> {
   return client.request<Limits>("put", "/api/v1/limits", { body: change });
+}
+
+/** A new webhook signing secret; the old one keeps signing next to it for 24 hours. */
+export function rotateWebhookSecret(): Promise<{ webhookSecret: string }> {
+  return client.request<{ webhookSecret: string }>("post", "/api/v1/limits/webhook-secret");
 }
 
 /** `undefined` while asking; false when this Keyport has no limits route (404). */
