@@ -1,7 +1,7 @@
 // What the end-of-call listeners cost a gateway call: the access log line and the metrics, each
 // run on one call's context in a tight loop (after a warm-up), in microseconds of CPU per call.
 // Run after `npm run build`: `node bench/listeners.mjs [--calls 200000]`. The log line goes
-// through Keyport's own logger (pino, redaction on) to /dev/null with synchronous writes, as
+// through Keyport's own logger (pino) to /dev/null with synchronous writes, as
 // stdout to a file does. The figures are per call on this machine; compare them with the
 // benchmark's CPU per request (`CPUs/1k` closed loop: seconds per 1,000 requests).
 import { performance } from "node:perf_hooks";
@@ -40,7 +40,8 @@ const metrics = createPrometheusMetrics({
   processMetrics: false,
 });
 const listeners = {
-  "access log": createAccessLog(logger),
+  // As app.ts wires it: the access log's logger has no path redaction.
+  "access log": createAccessLog(logger.child({}, { redact: [] })),
   metrics: metrics.callEnded,
 };
 

@@ -249,7 +249,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         recordUsage: (record) => recorder.record(record),
         pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
         budget: undefined,
-        onCallEnd: [metrics.callEnded, ...(config.observability.accessLog ? [createAccessLog(logger)] : [])],
+        onCallEnd: [metrics.callEnded, ...(config.observability.accessLog ? [createAccessLog(logger.child({}, { redact: [] }))] : [])],
       },
     };
 

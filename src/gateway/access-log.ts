@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { scrubSecrets } from "../lib/scrub.js";
 import type { GatewayLog } from "./gateway-request.js";
 import type { CallEndListener } from "./steps/record.js";
 
@@ -15,8 +16,11 @@ function ms(value: number): number {
  * what (provider, endpoint, model, key source), how it ended (HTTP status, outcome, Keyport's
  * error code, tokens) and where the time went (total, to the first byte, the provider's share,
  * Keyport's share). Never a key, a token or a request body: the fields are picked one by one from
- * the call's context, and the key source is a word (`byok`, `platform`). Logged through the root
- * logger with the request id as a field (a per-call child logger would cost more than the line).
+ * the call's context, and the key source is a word (`byok`, `platform`). The model is the
+ * client's text, so it is scrubbed of anything key-like like every other outside text. The
+ * caller passes a logger without path redaction (app.ts): no field here can hold a secret, and
+ * redaction cost as much as the rest of the line. One logger for every call, with the request id
+ * as a field: a per-call child logger would cost more than the line.
  */
 export function createAccessLog(log: Pick<GatewayLog, "info">): CallEndListener {
   return (call, record) => {
@@ -31,7 +35,7 @@ export function createAccessLog(log: Pick<GatewayLog, "info">): CallEndListener 
         owner: call.principal?.owner,
         provider: call.adapter.id,
         endpoint: call.endpoint.name,
-        model: model === undefined || model === "" ? undefined : model.slice(0, MAX_LOGGED_MODEL),
+        model: model === undefined || model === "" ? undefined : scrubSecrets(model.slice(0, MAX_LOGGED_MODEL)),
         source: call.servedBy?.source ?? call.credential?.source,
         status: outcome?.httpStatus ?? 0,
         outcome: record === undefined ? "refused" : record.status,

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from "prom-client";
 import type { CallContext } from "../gateway/call-context.js";
 import type { CallEndListener } from "../gateway/steps/record.js";
 import type { KeyStatus, ProviderId } from "../lib/domain.js";
@@ -7,6 +7,7 @@ import type { MetricsPort, RetryReason } from "../lib/metrics-port.js";
 import type { GatewayEndpoint } from "../providers/spec.js";
 import type { UsageRecord } from "../store/ports.js";
 import type { UsageRecorderStats } from "../usage/usage-recorder.js";
+import { type CounterCell, type HistogramCell, LabelledCounter, LabelledHistogram } from "./label-cells.js";
 
 export type PrometheusMetricsOptions = {
   /** Dependency states, degradations and readiness, read at scrape time. */
@@ -29,18 +30,15 @@ const ADDED_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 /** A provider's answer: tens of milliseconds to minutes. */
 const UPSTREAM_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
-type Internal = { inc(value?: number): void };
-type Observer = { observe(value: number): void };
-
-/** Label children of one endpoint, made once: `labels()` hashes its values on every call otherwise. */
+/** The cells one endpoint's calls touch, found once and kept per endpoint. */
 type EndpointChildren = {
-  upstream: Observer;
-  ttfb: Observer;
-  added: Map<string, Observer>;
-  calls: Map<string, Internal>;
-  refusals: Map<string, Internal>;
-  fallbacks: Internal;
-  tokens: Map<string, Internal>;
+  upstream: HistogramCell;
+  ttfb: HistogramCell;
+  added: Map<string, HistogramCell>;
+  calls: Map<string, CounterCell>;
+  refusals: Map<string, CounterCell>;
+  fallbacks: CounterCell;
+  tokens: Map<string, CounterCell>;
 };
 
 /**
@@ -54,63 +52,71 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
   const registry = new Registry();
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
-  const calls = new Counter({
-    name: "keyport_gateway_calls_total",
-    help: "Gateway calls by provider, endpoint, key source (byok, platform, none), HTTP status and outcome (ok, error, partial, client_aborted, refused: never reached the provider).",
-    labelNames: ["provider", "endpoint", "source", "status", "outcome"] as const,
-    registers: [registry],
-  });
-  const refusals = new Counter({
-    name: "keyport_gateway_errors_total",
-    help: "Gateway calls Keyport answered with its own error instead of the provider's answer, by error code (rate_limited, budget_exceeded, unauthenticated, key_undecryptable, upstream_timeout, ...).",
-    labelNames: ["provider", "code"] as const,
-    registers: [registry],
-  });
-  const added = new Histogram({
-    name: "keyport_gateway_added_latency_seconds",
-    help: "Keyport's own share of the time to the client's first byte: the time to first byte minus the time spent waiting for the provider's response headers.",
-    labelNames: ["provider", "endpoint", "source"] as const,
-    buckets: ADDED_BUCKETS,
-    registers: [registry],
-  });
-  const upstream = new Histogram({
-    name: "keyport_gateway_upstream_latency_seconds",
-    help: "Time waiting for the provider's response headers, every attempt and the pauses between retries included (calls that went upstream).",
-    labelNames: ["provider", "endpoint"] as const,
-    buckets: UPSTREAM_BUCKETS,
-    registers: [registry],
-  });
-  const ttfb = new Histogram({
-    name: "keyport_gateway_stream_first_byte_seconds",
-    help: "Streamed calls: time from the call's arrival to the first byte sent to the client.",
-    labelNames: ["provider", "endpoint"] as const,
-    buckets: UPSTREAM_BUCKETS,
-    registers: [registry],
-  });
-  const retries = new Counter({
-    name: "keyport_gateway_upstream_retries_total",
-    help: "Upstream attempts tried again, by reason (rate_limited, unavailable, timeout, connection).",
-    labelNames: ["provider", "reason"] as const,
-    registers: [registry],
-  });
-  const fallbacks = new Counter({
-    name: "keyport_gateway_fallbacks_total",
-    help: "Calls that went again on the platform key after the provider refused the owner's own key.",
-    labelNames: ["provider", "endpoint"] as const,
-    registers: [registry],
-  });
-  const tokens = new Counter({
-    name: "keyport_gateway_tokens_total",
-    help: "Tokens the providers reported, by key source and kind (input, output).",
-    labelNames: ["provider", "endpoint", "source", "kind"] as const,
-    registers: [registry],
-  });
-  const keyStatusChanges = new Counter({
-    name: "keyport_key_status_changes_total",
-    help: "Key status changes made from what a provider (or the decryption) said, by the new status.",
-    labelNames: ["provider", "status"] as const,
-    registers: [registry],
-  });
+  // The metrics a call touches are plain cells (label-cells.ts): prom-client's own children hash
+  // their label values on every increment. The registry reads the cells when scraped.
+  const register = <M extends LabelledCounter | LabelledHistogram>(metric: M): M => {
+    registry.registerMetric(metric as unknown as Metric);
+    return metric;
+  };
+  const calls = register(
+    new LabelledCounter(
+      "keyport_gateway_calls_total",
+      "Gateway calls by provider, endpoint, key source (byok, platform, none), HTTP status and outcome (ok, error, partial, client_aborted, refused: never reached the provider).",
+      ["provider", "endpoint", "source", "status", "outcome"],
+    ),
+  );
+  const refusals = register(
+    new LabelledCounter(
+      "keyport_gateway_errors_total",
+      "Gateway calls Keyport answered with its own error instead of the provider's answer, by error code (rate_limited, budget_exceeded, unauthenticated, key_undecryptable, upstream_timeout, ...).",
+      ["provider", "code"],
+    ),
+  );
+  const added = register(
+    new LabelledHistogram(
+      "keyport_gateway_added_latency_seconds",
+      "Keyport's own share of the time to the client's first byte: the time to first byte minus the time spent waiting for the provider's response headers.",
+      ["provider", "endpoint", "source"],
+      ADDED_BUCKETS,
+    ),
+  );
+  const upstream = register(
+    new LabelledHistogram(
+      "keyport_gateway_upstream_latency_seconds",
+      "Time waiting for the provider's response headers, every attempt and the pauses between retries included (calls that went upstream).",
+      ["provider", "endpoint"],
+      UPSTREAM_BUCKETS,
+    ),
+  );
+  const ttfb = register(
+    new LabelledHistogram(
+      "keyport_gateway_stream_first_byte_seconds",
+      "Streamed calls: time from the call's arrival to the first byte sent to the client.",
+      ["provider", "endpoint"],
+      UPSTREAM_BUCKETS,
+    ),
+  );
+  const retries = register(
+    new LabelledCounter("keyport_gateway_upstream_retries_total", "Upstream attempts tried again, by reason (rate_limited, unavailable, timeout, connection).", [
+      "provider",
+      "reason",
+    ]),
+  );
+  const fallbacks = register(
+    new LabelledCounter("keyport_gateway_fallbacks_total", "Calls that went again on the platform key after the provider refused the owner's own key.", [
+      "provider",
+      "endpoint",
+    ]),
+  );
+  const tokens = register(
+    new LabelledCounter("keyport_gateway_tokens_total", "Tokens the providers reported, by key source and kind (input, output).", ["provider", "endpoint", "source", "kind"]),
+  );
+  const keyStatusChanges = register(
+    new LabelledCounter("keyport_key_status_changes_total", "Key status changes made from what a provider (or the decryption) said, by the new status.", [
+      "provider",
+      "status",
+    ]),
+  );
 
   // The usage writer and health are read when scraped: nothing on the call's path.
   let lastUsage: UsageRecorderStats = { queued: 0, written: 0, dropped: 0, failedBatches: 0 };
@@ -181,12 +187,12 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     let children = byEndpoint.get(endpoint);
     if (children === undefined) {
       children = {
-        upstream: upstream.labels(provider, endpoint.name),
-        ttfb: ttfb.labels(provider, endpoint.name),
+        upstream: upstream.cell(provider, endpoint.name),
+        ttfb: ttfb.cell(provider, endpoint.name),
         added: new Map(),
         calls: new Map(),
         refusals: new Map(),
-        fallbacks: fallbacks.labels(provider, endpoint.name),
+        fallbacks: fallbacks.cell(provider, endpoint.name),
         tokens: new Map(),
       };
       byEndpoint.set(endpoint, children);
@@ -198,7 +204,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     if (count === null || count <= 0) return;
     const key = `${source} ${kind}`;
     let child = children.tokens.get(key);
-    if (child === undefined) children.tokens.set(key, (child = tokens.labels(provider, endpoint, source, kind)));
+    if (child === undefined) children.tokens.set(key, (child = tokens.cell(provider, endpoint, source, kind)));
     child.inc(count);
   }
 
@@ -211,13 +217,13 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     const result = record === undefined ? "refused" : record.status;
     const callKey = `${source} ${httpStatus} ${result}`;
     let callChild = children.calls.get(callKey);
-    if (callChild === undefined) children.calls.set(callKey, (callChild = calls.labels(provider, endpoint.name, source, String(httpStatus), result)));
+    if (callChild === undefined) children.calls.set(callKey, (callChild = calls.cell(provider, endpoint.name, source, String(httpStatus), result)));
     callChild.inc();
 
     const code = outcome?.errorCode;
     if (code !== undefined) {
       let refusal = children.refusals.get(code);
-      if (refusal === undefined) children.refusals.set(code, (refusal = refusals.labels(provider, code)));
+      if (refusal === undefined) children.refusals.set(code, (refusal = refusals.cell(provider, code)));
       refusal.inc();
     }
     if (call.credential?.source === "platform" && call.credential.reason === "own_key_failed") children.fallbacks.inc();
@@ -226,7 +232,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     if (firstByteAtMs !== null) {
       const toFirstByteMs = firstByteAtMs - call.startedAtMs;
       let addedChild = children.added.get(source);
-      if (addedChild === undefined) children.added.set(source, (addedChild = added.labels(provider, endpoint.name, source)));
+      if (addedChild === undefined) children.added.set(source, (addedChild = added.cell(provider, endpoint.name, source)));
       addedChild.observe(Math.max(0, toFirstByteMs - call.upstreamMs) / 1000);
       if (outcome?.streamed === true) children.ttfb.observe(toFirstByteMs / 1000);
     }
@@ -240,10 +246,10 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
   return {
     callEnded,
     upstreamRetried(provider: ProviderId, reason: RetryReason): void {
-      retries.inc({ provider, reason });
+      retries.cell(provider, reason).inc();
     },
     keyStatusChanged(provider: ProviderId, status: KeyStatus): void {
-      keyStatusChanges.inc({ provider, status });
+      keyStatusChanges.cell(provider, status).inc();
     },
     async scrape() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -91,6 +91,22 @@ describe("the access log: one info line per gateway call", () => {
     expect(keyport.logs.some((raw) => raw.includes(given))).toBe(false);
   });
 
+  it("a credential sent as x-request-id or as the model never reaches the log", async () => {
+    const asId = await keyport.request("POST", CHAT, { token: user.token, body: chatBody(user), headers: { "x-request-id": user.token } });
+    const id = asId.headers.get("x-request-id") ?? "";
+    expect(id).toMatch(/^req_/);
+    await accessLine(keyport, id);
+    const fakeKey = "sk-proj-NotARealKeyButShapedLikeOne1234";
+    const asModel = await keyport.request("POST", CHAT, {
+      token: user.token,
+      body: { ...chatBody(user), model: fakeKey },
+      headers: { "x-request-id": "model-as-key" },
+    });
+    expect(asModel.status).toBeGreaterThan(0);
+    expect((await accessLine(keyport, "model-as-key")).model).toBe("[redacted]");
+    expect(keyport.logs.some((line) => line.includes(fakeKey) || line.includes(user.token))).toBe(false);
+  });
+
   it("takes an id of exactly 128 safe characters", async () => {
     const given = "A".repeat(64) + "z9._:-".repeat(10) + "abcd";
     expect(given).toHaveLength(128);
