@@ -32,6 +32,10 @@ export type Limits = Schemas["Limits"];
 export type SpendCap = Limits["caps"][number];
 export type LimitsChange = NonNullable<operations["updateLimits"]["requestBody"]>["content"]["application/json"];
 export type NotificationEventPage = Schemas["NotificationEventPage"];
+export type OperatorUsageReport = Schemas["OperatorUsageReport"];
+export type OperatorApiKey = Schemas["OperatorApiKey"];
+export type OperatorApiKeyList = Schemas["OperatorApiKeyList"];
+export type OperatorOwnerView = Schemas["OperatorOwnerView"];
 
 /** The stable error codes of Keyport's API (`error.code` in every error answer). */
 export type KeyportErrorCode = Schemas["Error"]["error"]["code"];
@@ -91,6 +95,8 @@ type Query<K extends keyof operations> = operations[K]["parameters"]["query"];
 export type UsageQuery = NonNullable<Query<"getUsage">>;
 export type AuditQuery = { cursor?: string; limit?: number };
 export type EventsQuery = { cursor?: string; limit?: number };
+export type OperatorUsageQuery = NonNullable<Query<"getOperatorUsage">>;
+export type OperatorKeysQuery = NonNullable<Query<"listOperatorKeys">>;
 
 export type RequestOptions = {
   /** Values for `{name}` placeholders in the path. */
@@ -213,6 +219,17 @@ export function createKeyportClient(options: KeyportClientOptions) {
       /** In the Settings page: its session, with the CSRF token for changes. */
       current: () => request<JsonResponse<"getCurrentPortalSession", 200>>("get", "/api/v1/portal-sessions/current"),
       endCurrent: () => request<void>("delete", "/api/v1/portal-sessions/current", { expect: "none" }),
+    },
+
+    /** Operator token only. */
+    admin: {
+      /** Usage across owners in whole UTC days; pass `nextCursor` as `cursor` for the next groups. */
+      usage: (query?: OperatorUsageQuery) => request<JsonResponse<"getOperatorUsage", 200>>("get", "/api/v1/admin/usage", { query }),
+      /** Keys needing attention (invalid, no credits, undecryptable) with their owners. */
+      keys: (query?: OperatorKeysQuery) => request<JsonResponse<"listOperatorKeys", 200>>("get", "/api/v1/admin/keys", { query }),
+      /** One owner's keys (hints only) and usage. */
+      owner: (owner: string, query?: NonNullable<Query<"getOperatorOwner">>) =>
+        request<JsonResponse<"getOperatorOwner", 200>>("get", "/api/v1/admin/owners/{owner}", { path: { owner }, query }),
     },
   };
 }

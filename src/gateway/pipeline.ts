@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { Principal } from "../auth/principal.js";
 import type { Lifecycle } from "../lib/lifecycle.js";
 import type { CallContext } from "./call-context.js";
@@ -49,7 +50,9 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
     // Limit, then budget: the call's worst-case cost is reserved here, before anything goes upstream.
     await limitAndReserve(call, principal, deps);
 
+    let sentAt = performance.now();
     let answer = await forward(call, call.credential, deps.forward);
+    call.upstreamMs += performance.now() - sentAt;
     if (answer.wentUpstream) call.servedBy = call.credential;
     if (isRefusedOwnKey(answer, call.credential)) {
       // The provider refused the owner's key itself: mark it, and go once more on the platform key.
@@ -60,7 +63,9 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
         if (call.reservation !== undefined) deps.budget?.release(call.reservation);
         call.reservation = undefined;
         await limitAndReserve(call, principal, deps);
+        sentAt = performance.now();
         answer = await forward(call, fallback, deps.forward);
+        call.upstreamMs += performance.now() - sentAt;
         if (answer.wentUpstream) call.servedBy = fallback;
       }
     }

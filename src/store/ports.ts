@@ -266,6 +266,34 @@ export type UsageGroup = {
   unpricedRequests: number;
 };
 
+/** What the operator's usage report groups by (across owners). */
+export type OperatorUsageGroupBy = "owner" | "provider" | "model" | "source" | "day";
+
+export type OperatorUsageQuery = {
+  /** Whole UTC days, `YYYY-MM-DD`: from inclusive, to exclusive. */
+  fromDay: string;
+  toDay: string;
+  groupBy: OperatorUsageGroupBy;
+  source?: UsageSource;
+  provider?: ProviderId;
+  /** Only groups that sort after this one (the last group of the previous page). */
+  after?: string;
+  limit: number;
+};
+
+/**
+ * Reads across owners, for the operator API only. Never returns a key's ciphertext or
+ * fingerprint to its callers' callers: the API renders rows field by field.
+ */
+export type OperatorRepo = {
+  /** Usage per group from the daily roll-up, groups in ascending order; `group` is the owner, provider, model, source or day. */
+  usage(query: OperatorUsageQuery): Promise<UsageGroup[]>;
+  /** The same range and filters summed over every group. */
+  usageTotals(query: Omit<OperatorUsageQuery, "groupBy" | "after" | "limit">): Promise<Omit<UsageGroup, "group">>;
+  /** Keys whose status is one of `statuses`, every owner, by id (oldest first), after `afterId`. */
+  keysWithStatus(statuses: readonly KeyStatus[], options: { afterId?: string; limit: number }): Promise<ProviderKeyRow[]>;
+};
+
 /** `skipped`: the target was not set up (no URL, no email, no SMTP) when the delivery came up. */
 export type DeliveryState = "pending" | "delivered" | "failed" | "skipped";
 
@@ -460,6 +488,7 @@ export type Store = {
   readonly portalSessions: PortalSessionRepo;
   readonly ownerLimits: OwnerLimitsRepo;
   readonly budgets: BudgetRepo;
+  readonly operator: OperatorRepo;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
