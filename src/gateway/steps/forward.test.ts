@@ -64,6 +64,7 @@ function callWith(upstream: UpstreamClient, url = "/openai/v1/chat/completions")
     reservation: undefined,
     servedBy: undefined,
     outcome: undefined,
+    upstreamMs: 0,
   };
 }
 

@@ -40,12 +40,8 @@ export function finishCall(call: Readonly<CallContext>, deps: RecordDeps): void 
     else deps.budget.settle(call.reservation, record);
   }
   if (record !== undefined) deps.recordUsage(record);
+  // The access log line (gateway/access-log.ts) and the metrics are listeners.
   for (const listener of deps.onCallEnd) listener(call, record);
-  const { log } = call.request;
-  // Per-call lines only at debug or trace: at the default level the hot path writes no log.
-  if (log.level === "debug" || log.level === "trace") {
-    log.debug({ route: call.request.routePath, status: call.response.statusCode, source: call.credential?.source, outcome: call.outcome?.status }, "gateway call");
-  }
 }
 
 /**
