@@ -23,6 +23,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     scale: { type: "boolean", default: false },
+    budget: { type: "boolean", default: false },
     repeats: { type: "string" },
     rate: { type: "string" },
     "open-seconds": { type: "string" },
@@ -63,6 +64,8 @@ if (values.help) {
                          whose store is seeded with 100,000 owners' keys and 5 million usage
                          records, its runs interleaved with the others; compares the two Keyports'
                          added p50 and times a month's usage report for one owner
+  --budget               also run a second Keyport whose owner has a monthly budget (target
+                         "budget"), interleaved with the others: what the budget check adds
 `);
   process.exit(0);
 }
@@ -86,6 +89,7 @@ const basePlan = {
   warmUpRequests: quick ? 500 : 1500,
   quietWaitSeconds: numberOption(values["quiet-wait"], 20),
   scale: values.scale,
+  budget: values.budget,
   cpuProfile: values["cpu-prof"],
   gcTrace: values["gc-trace"],
   keyportEnv: Object.fromEntries(
@@ -158,7 +162,7 @@ async function main() {
     : latencies.map((mockLatencyMs) => ({ ...basePlan, mockLatencyMs, scale: false }));
   for (const passPlan of passPlans) {
     const { mockLatencyMs } = passPlan;
-    log(`\nPass: mock latency ${mockLatencyMs} ms${passPlan.scale ? ", Keyport on an empty store and on a seeded one" : ""}`);
+    log(`\nPass: mock latency ${mockLatencyMs} ms${passPlan.scale ? ", Keyport on an empty store and on a seeded one" : passPlan.budget ? ", Keyport without and with an owner budget" : ""}`);
     const pass = await runPass(passPlan, { root, ticksPerSecond, log, keepFiles: values.keep });
     const summary = aggregatePass(pass);
     const text = formatPass(pass, summary);
@@ -180,7 +184,7 @@ async function main() {
   const finishedAt = new Date();
   const resultsDir = path.join(root, "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, `bench-${finishedAt.toISOString().replace(/[:.]/g, "-")}${values.scale ? "-scale" : ""}${quick ? "-quick" : ""}.json`);
+  const file = path.join(resultsDir, `bench-${finishedAt.toISOString().replace(/[:.]/g, "-")}${values.scale ? "-scale" : ""}${values.budget ? "-budget" : ""}${quick ? "-quick" : ""}.json`);
   const durationSeconds = (finishedAt.getTime() - Date.parse(meta.startedAt)) / 1000;
   writeFileSync(file, `${JSON.stringify({ ...meta, finishedAt: finishedAt.toISOString(), durationSeconds, passes }, null, 2)}\n`);
   log(`\nResults written to ${path.relative(root, file)} (${durationSeconds.toFixed(0)} s in total)`);

@@ -6,6 +6,7 @@ import { createAuthenticate } from "./api/authenticate.js";
 import { registerHealthRoutes } from "./api/health-routes.js";
 import { createHttpServer, logCompletedRequests, type PreRouter } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
+import { registerLimitsRoutes } from "./api/limits-routes.js";
 import { registerMetricsRoute } from "./api/metrics-routes.js";
 import { registerNotificationRoutes } from "./api/notification-routes.js";
 import { NOTIFICATION_SCHEMAS } from "./api/notification-schemas.js";
@@ -20,6 +21,11 @@ import { registerUsageRoutes } from "./api/usage-routes.js";
 import { logHealthChanges } from "./app-health.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createProxyTrust } from "./auth/client-address.js";
+import { createBudgetNotices } from "./budgets/budget-notices.js";
+import { createDbLedger, keyCounter } from "./budgets/ledger.js";
+import { createLimitsCache } from "./budgets/limits-cache.js";
+import { createLimitsService, type LimitsService } from "./budgets/limits-service.js";
+import { createPeriodClock } from "./budgets/period.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createOperatorTokenCheck } from "./auth/operator-token.js";
 import { readBearerToken } from "./auth/read-credential.js";
@@ -32,6 +38,7 @@ import { createMasterKeyring } from "./crypto/master-keys.js";
 import { createAccessLog } from "./gateway/access-log.js";
 import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
 import type { PipelineDeps } from "./gateway/pipeline.js";
+import { createCallBudget } from "./gateway/steps/budget.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/steps/select-key.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import { createDependencyProbe, createHealthRegistry, type HealthRegistry } from "./lib/health-registry.js";
@@ -48,7 +55,7 @@ import { createPortalSessions, type PortalSessions } from "./portal/portal-sessi
 import { createSessionCookie } from "./portal/session-cookie.js";
 import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
-import type { Store } from "./store/ports.js";
+import type { KeyRepo, Store } from "./store/ports.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
 import { createOperatorUsageReport } from "./usage/operator-usage-report.js";
@@ -163,6 +170,29 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // Health and the usage writer are read when scraped (the recorder exists by then).
     const metrics = createPrometheusMetrics({ health, usageStats: () => recorder.stats() });
+    // Spend limits: counters in Redis across instances, else in the database.
+    const period = createPeriodClock(() => clock.now());
+    const ledger = redis?.budgetLedger(store.budgets) ?? createDbLedger(store.budgets);
+    const limitsCache = createLimitsCache({
+      load: (owner) => store.ownerLimits.find(owner),
+      ttlMs: config.gateway.keyCacheTtlMs,
+      clock,
+      onInvalidate: (handler) => coordinator.onInvalidate(handler),
+      onInvalidateAll: (handler) => coordinator.onInvalidateAll(handler),
+    });
+    // A key whose limit is removed stops counting: forget its counter, so a limit set again
+    // later starts from the month's records.
+    const budgetedKeys: KeyRepo = {
+      ...keys,
+      async update(owner, id, patch, at, events) {
+        const row = await keys.update(owner, id, patch, at, events);
+        if (row !== undefined && patch.monthlyLimitNanoUsd === null) await ledger.drop(owner, period().month, keyCounter(id));
+        return row;
+      },
+    };
+    // Bound late: the limits service needs the notification services' URL check, and they need it.
+    const late: { limits?: LimitsService } = {};
+
     const auditLog = createAuditLog({ audit: store.audit, clock });
     const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock, metrics });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
@@ -189,11 +219,30 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       logger,
       // Owners cannot set a webhook URL or a notification email until the limits resource
       // exists: until then their own targets are skipped and the operator's webhook still runs.
-      settings: { find: async () => ({ webhookUrl: null, notifyEmail: null }) },
+      settings: { find: async (owner) => late.limits?.notificationSettings(owner) ?? { webhookUrl: null, notifyEmail: null } },
       version: VERSION,
     });
     closers.push(() => notifications.close());
-    const keyService = createKeyService({ keys, dataKeys, envelope, admission, auditLog, keyHealth, clock });
+    const limitsService = createLimitsService({
+      repo: store.ownerLimits,
+      keys: store.keys,
+      ledger,
+      tiers: config.tiers,
+      period,
+      clock,
+      validateWebhookUrl: (url) => notifications.validateWebhookUrl(url),
+      // Through the key cache's change: every instance is told to drop the owner's cached limits.
+      change: (owner, write) =>
+        keyCache.change(owner, async () => {
+          try {
+            return await write();
+          } finally {
+            limitsCache.forget(owner);
+          }
+        }),
+    });
+    late.limits = limitsService;
+    const keyService = createKeyService({ keys: budgetedKeys, dataKeys, envelope, admission, auditLog, keyHealth, clock });
     const createKey = createCreateKey({ keys, idempotency: store.idempotency, dataKeys, envelope, admission, auditLog, clock });
     const verifier = createJwtVerifier({ jwt: config.jwt, tiers: config.tiers, defaultTier: config.defaultTier, clock });
     // A bad public key stops the start instead of failing every request later.
@@ -231,12 +280,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       keyHealth,
       upgrade: config.upgrade,
     });
+    const budget = createCallBudget({
+      ledger,
+      limits: limitsCache,
+      tiers: config.tiers,
+      pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
+      period,
+      notices: createBudgetNotices({ budgets: store.budgets, clock, onError: (error) => logger.warn({ err: error }, "budget notification not recorded") }),
+      onSettleError: (error) => logger.warn({ err: error }, "budget settlement failed; the reservation stays counted"),
+    });
     const pipeline: PipelineDeps = {
       lifecycle,
       authenticate: { authenticator },
       selector,
       limit: { tierLimiter, tiers: config.tiers, rateLimitOnError: config.gateway.rateLimitOnError, upgrade: config.upgrade },
-      budget: undefined,
+      budget,
       forward: {
         retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
         timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
@@ -248,7 +306,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       record: {
         recordUsage: (record) => recorder.record(record),
         pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
-        budget: undefined,
+        budget,
         onCallEnd: [metrics.callEnded, ...(config.observability.accessLog ? [createAccessLog(logger.child({}, { redact: [] }))] : [])],
       },
     };
@@ -311,6 +369,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       registerPortalSessionRoutes(scope, { sessions: portal, cookie: sessionCookie });
       registerAuditRoutes(scope, { auditLog });
       registerUsageRoutes(scope, { report: usageReport });
+      registerLimitsRoutes(scope, { limits: limitsService, webhookSecrets: notifications.webhookSecrets });
       registerNotificationRoutes(scope, { listEvents: notifications.listEvents, webhookSecrets: notifications.webhookSecrets });
     });
     await http.register(async (scope) => {

@@ -160,6 +160,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The owner's budget, alert threshold and targets, and every cap that applies with this month's spend and when it resets */
+        get: operations["getLimits"];
+        /** Change any of the budget, the alert threshold, the alert email and the webhook URL (null clears one; a field left out is unchanged) */
+        put: operations["updateLimits"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/limits/webhook-secret": {
         parameters: {
             query?: never;
@@ -352,6 +370,58 @@ export interface components {
                 type: string;
             };
         };
+        /** Limits */
+        Limits: {
+            /** @description every cap that applies, owner budget first */
+            caps: ({
+                /** @enum {string} */
+                kind: "owner_budget";
+                /** @description USD */
+                limitUsd: number;
+                /** @description USD */
+                remainingUsd: number;
+                /** @description USD */
+                spentUsd: number;
+            } | {
+                keyId: string;
+                /** @enum {string} */
+                kind: "key_limit";
+                label: string;
+                /** @description USD */
+                limitUsd: number;
+                provider: string;
+                /** @description USD */
+                remainingUsd: number;
+                /** @description USD */
+                spentUsd: number;
+            } | {
+                /** @enum {string} */
+                kind: "platform_allowance";
+                /** @description USD */
+                limitUsd: number;
+                /** @description USD */
+                remainingUsd: number;
+                /** @description USD */
+                spentUsd: number;
+                tier: string;
+            })[];
+            /** @description hard cap on the owner's spend in a UTC calendar month; null: none */
+            monthlyBudgetUsd: number | null;
+            notifyEmail: string | null;
+            /** @description spend (settled plus reserved) at which `budget.threshold_reached` is sent, once a month */
+            notifyThresholdUsd: number | null;
+            period: {
+                /** Format: date-time */
+                resetsAt: string;
+                /** Format: date-time */
+                start: string;
+            };
+            /** @description this month's spend, settled plus still reserved, all sources */
+            spentUsd: number;
+            /** @description `whsec_…`: verifies the webhooks' signatures */
+            webhookSecret: string;
+            webhookUrl: string | null;
+        };
         NotificationDelivery: {
             attempts: number;
             deliveredAt: string | null;
@@ -507,6 +577,13 @@ export interface components {
             isActive?: boolean;
             label?: string;
             monthlyLimitUsd?: number | null;
+        };
+        /** UpdateLimitsRequest */
+        UpdateLimitsRequest: {
+            monthlyBudgetUsd?: number | null;
+            notifyEmail?: string | null;
+            notifyThresholdUsd?: number | null;
+            webhookUrl?: string | null;
         };
         /** UsageReport */
         UsageReport: {
@@ -1610,6 +1687,176 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NotificationEventPage"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limits"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateLimitsRequest"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limits"];
                 };
             };
             /** @description Default Response */

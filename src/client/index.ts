@@ -32,6 +32,10 @@ export type OperatorUsageReport = Schemas["OperatorUsageReport"];
 export type OperatorApiKey = Schemas["OperatorApiKey"];
 export type OperatorApiKeyList = Schemas["OperatorApiKeyList"];
 export type OperatorOwnerView = Schemas["OperatorOwnerView"];
+export type Limits = Schemas["Limits"];
+export type SpendCap = Limits["caps"][number];
+export type LimitsChange = NonNullable<operations["updateLimits"]["requestBody"]>["content"]["application/json"];
+export type NotificationEventPage = Schemas["NotificationEventPage"];
 
 /** The stable error codes of Keyport's API (`error.code` in every error answer). */
 export type KeyportErrorCode = Schemas["Error"]["error"]["code"];
@@ -92,6 +96,7 @@ export type UsageQuery = NonNullable<Query<"getUsage">>;
 export type AuditQuery = { cursor?: string; limit?: number };
 export type OperatorUsageQuery = NonNullable<Query<"getOperatorUsage">>;
 export type OperatorKeysQuery = NonNullable<Query<"listOperatorKeys">>;
+export type EventsQuery = { cursor?: string; limit?: number };
 
 export type RequestOptions = {
   /** Values for `{name}` placeholders in the path. */
@@ -187,6 +192,23 @@ export function createKeyportClient(options: KeyportClientOptions) {
       /** Newest first; pass the answer's `nextCursor` as `cursor` for the next page. */
       list: (query: AuditQuery = {}) =>
         request<JsonResponse<"listAuditEvents", 200>>("get", "/api/v1/audit", {
+          query: { cursor: query.cursor, limit: query.limit },
+        }),
+    },
+
+    limits: {
+      /** The owner's budget, alert threshold, notification targets, this month's spend and every cap that applies. */
+      get: () => request<JsonResponse<"getLimits", 200>>("get", "/api/v1/limits"),
+      /** Changes the fields given; `null` clears one. A bad value is a 400 whose message names the field. */
+      update: (change: LimitsChange) => request<JsonResponse<"updateLimits", 200>>("put", "/api/v1/limits", { body: change }),
+      /** A new webhook signing secret; the old one keeps signing next to it for 24 hours. */
+      rotateWebhookSecret: () => request<JsonResponse<"rotateWebhookSecret", 200>>("post", "/api/v1/limits/webhook-secret"),
+    },
+
+    events: {
+      /** The owner's notification events with each delivery's state, newest first; page with `nextCursor`. */
+      list: (query: EventsQuery = {}) =>
+        request<JsonResponse<"listEvents", 200>>("get", "/api/v1/events", {
           query: { cursor: query.cursor, limit: query.limit },
         }),
     },

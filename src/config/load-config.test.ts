@@ -373,6 +373,28 @@ describe("loadConfig tiers", () => {
     );
   });
 
+  it("reads a tier's platformMonthlyBudgetUsd as nano-USD; null or absent is no cap", () => {
+    const config = loadConfig(
+      baseEnv({
+        KEYPORT_TIERS: JSON.stringify({
+          community: { requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: false, platformMonthlyBudgetUsd: 1.25 },
+          premium: { requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: true, platformMonthlyBudgetUsd: null },
+          zero: { requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: true, platformMonthlyBudgetUsd: 0 },
+        }),
+      }),
+    );
+    expect(config.tiers["community"]).toEqual({ requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: false, platformMonthlyBudgetNanoUsd: 1_250_000_000 });
+    expect(config.tiers["premium"]).toEqual({ requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: true });
+    expect(config.tiers["zero"]?.platformMonthlyBudgetNanoUsd).toBe(0);
+  });
+
+  it.each([[-1], [0.0000001], [1_000_001], ["5"], [true]])("rejects a platformMonthlyBudgetUsd of %j", (allowance) => {
+    const problems = problemsOf(
+      baseEnv({ KEYPORT_TIERS: JSON.stringify({ community: { requestsPerMinute: 1, requestsPerDay: 1, byokAllowed: false, platformMonthlyBudgetUsd: allowance } }) }),
+    );
+    expect(problems[0]).toBe('KEYPORT_TIERS: tier "community" platformMonthlyBudgetUsd must be a number of USD from 0 to 1000000 (at most 6 decimals)');
+  });
+
   it.each(["Gold", "__proto__", "9lives", "a b", "x".repeat(33)])("rejects the tier name %s", (name) => {
     const raw = `{${JSON.stringify(name)}:{"requestsPerMinute":1,"requestsPerDay":1,"byokAllowed":false},"community":{"requestsPerMinute":1,"requestsPerDay":1,"byokAllowed":false}}`;
     const problems = problemsOf(baseEnv({ KEYPORT_TIERS: raw }));

@@ -15,6 +15,7 @@ import {
 import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
 import { parseNotificationsConfig } from "./notifications-config.js";
 import { parsePortalConfig, parseUpgradeConfig } from "./portal-config.js";
+import { isLimitUsd, MAX_LIMIT_USD, usdToNano } from "../lib/money.js";
 import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
 
 /** Raised with every configuration problem at once, so an operator fixes them in one go. */
@@ -240,10 +241,16 @@ function parseTiers(raw: string | undefined, problems: string[]): Record<string,
       );
       continue;
     }
+    const allowance = (value as { platformMonthlyBudgetUsd?: unknown }).platformMonthlyBudgetUsd;
+    if (allowance !== undefined && allowance !== null && !isLimitUsd(allowance)) {
+      problems.push(`KEYPORT_TIERS: tier "${name}" platformMonthlyBudgetUsd must be a number of USD from 0 to ${MAX_LIMIT_USD} (at most 6 decimals)`);
+      continue;
+    }
     tiers[name] = {
       requestsPerMinute: tier.requestsPerMinute,
       requestsPerDay: tier.requestsPerDay,
       byokAllowed: tier.byokAllowed,
+      ...(typeof allowance === "number" ? { platformMonthlyBudgetNanoUsd: usdToNano(allowance) } : {}),
     };
   }
   return tiers;

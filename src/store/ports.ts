@@ -419,6 +419,62 @@ export type PortalSessionRepo = {
   sweep(before: string): Promise<number>;
 };
 
+/** An owner's spend limits and alert targets; `null` is "not set". Money in nano-USD. */
+export type OwnerLimitsRow = {
+  owner: string;
+  monthlyBudgetNanoUsd: number | null;
+  notifyThresholdNanoUsd: number | null;
+  notifyEmail: string | null;
+  webhookUrl: string | null;
+  updatedAt: string;
+};
+
+export type OwnerLimitsRepo = {
+  find(owner: string): Promise<OwnerLimitsRow | undefined>;
+  /** Inserts or replaces the owner's row. */
+  save(row: OwnerLimitsRow): Promise<void>;
+};
+
+/**
+ * One cap a reservation is checked against: the counter it counts in (`owner`, `platform`,
+ * `key:<id>`) and its limit for the month.
+ */
+export type BudgetCap = { counter: string; limitNanoUsd: number };
+
+/** The month a budget counts over: its key and its first day and the next month's (`YYYY-MM-DD`). */
+export type BudgetMonth = { month: string; firstDay: string; nextFirstDay: string };
+
+/** A reservation taken (with every counter's value after it), or the first cap it would pass. */
+export type BudgetReserveResult =
+  | { ok: true; spentNanoUsd: Record<string, number> }
+  | { ok: false; counter: string; spentNanoUsd: number };
+
+/**
+ * Spend counters in the database: the ledger of one instance, or of several without Redis. A
+ * counter holds the month's settled spend plus its open reservations; it is created from the
+ * month's `usage_daily` the first time a cap counts in it.
+ */
+export type BudgetRepo = {
+  /**
+   * In one transaction: creates missing counters from `usage_daily`, then adds `amountNanoUsd` to
+   * every cap's counter only if none would pass its limit (none changes otherwise).
+   */
+  reserve(owner: string, month: BudgetMonth, caps: readonly BudgetCap[], amountNanoUsd: number): Promise<BudgetReserveResult>;
+  /** Adds `deltaNanoUsd` (negative to give back) to counters that exist. */
+  adjust(owner: string, month: string, counters: readonly string[], deltaNanoUsd: number): Promise<void>;
+  /** The month's settled spend per counter, from `usage_daily` (a counter's starting value). */
+  settledSpend(owner: string, month: BudgetMonth, counters: readonly string[]): Promise<Record<string, number>>;
+  /** The owner's counters of the month that exist. */
+  counters(owner: string, month: string): Promise<Record<string, number>>;
+  /** Forgets a counter (its cap was removed): the next time it counts it starts again from `usage_daily`. */
+  dropCounter(owner: string, month: string, counter: string): Promise<void>;
+  /**
+   * Records a budget notice once per owner, month and notice, with its audit event (and so its
+   * outbox rows) in the same transaction. True only for the call that recorded it.
+   */
+  recordNotice(owner: string, month: string, notice: string, event: AuditEvent): Promise<boolean>;
+};
+
 export type Store = {
   readonly dialect: "sqlite" | "postgres";
   readonly keys: KeyRepo;
@@ -431,6 +487,8 @@ export type Store = {
   readonly webhookSecrets: WebhookSecretRepo;
   readonly portalSessions: PortalSessionRepo;
   readonly operator: OperatorRepo;
+  readonly ownerLimits: OwnerLimitsRepo;
+  readonly budgets: BudgetRepo;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { Kysely } from "kysely";
 import type { Store } from "../ports.js";
 import { createAuditRepo } from "./audit-repo.js";
+import { createBudgetRepo, createOwnerLimitsRepo } from "./budget-repo.js";
 import { createDataKeyRepo } from "./data-key-repo.js";
 import type { DialectHooks } from "./dialect-hooks.js";
 import { createIdempotencyRepo } from "./idempotency-repo.js";
@@ -32,6 +33,8 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     webhookSecrets: createWebhookSecretRepo(db),
     portalSessions: createPortalSessionRepo(db),
     operator: createOperatorRepo(db),
+    ownerLimits: createOwnerLimitsRepo(db),
+    budgets: createBudgetRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },
