@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { DestinationStream, Logger } from "pino";
 import { Agent } from "undici";
@@ -57,6 +58,7 @@ import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
 import type { KeyRepo, Store } from "./store/ports.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
+import { openUsageJournal, replayUsageJournals } from "./usage/usage-journal.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
 import { createOperatorUsageReport } from "./usage/operator-usage-report.js";
 import { createUsageReport } from "./usage/usage-report.js";
@@ -72,8 +74,11 @@ import { checkMasterKeys } from "./vault/master-key-check.js";
 
 export const VERSION = "0.1.0";
 
-/** How long a shutdown waits for in-flight gateway calls (streams) before closing anyway. */
-const SHUTDOWN_DRAIN_MS = 25_000;
+/** The usage journal's directory, under the data directory. */
+export const USAGE_JOURNAL_DIR = "usage-journal";
+
+/** After the drain deadline cut the last streams: how long their error events get to go out. */
+const CUT_STREAMS_GRACE_MS = 1_000;
 
 /** How often dependencies are asked for their health between `/readyz` calls. */
 const HEALTH_PROBE_INTERVAL_MS = 5_000;
@@ -98,8 +103,12 @@ export type KeyportApp = {
   portal: PortalSessions;
   /** Where `GET /metrics` listens when it has a port of its own (`KEYPORT_METRICS_PORT`). */
   metricsUrl: string | undefined;
-  /** Stops accepting calls, lets in-flight calls and streams finish, flushes usage, closes pools. */
-  close(): Promise<void>;
+  /**
+   * Fails readiness, keeps serving for the shutdown delay (`skipDelay` leaves it out: an
+   * interactive Ctrl-C), stops accepting, lets in-flight calls and streams finish until the drain
+   * timeout, cuts the streams still running, flushes usage, closes pools.
+   */
+  close(options?: { skipDelay?: boolean }): Promise<void>;
 };
 
 /** Opens the store named by the configuration. The only place that picks a concrete database. */
@@ -131,6 +140,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => logger.warn({ err: error }, "close failed"));
   };
+  const shutdown = { ...config.shutdown, skipDelay: false };
   const health = createHealthRegistry({ usesRedis: config.redisUrl !== undefined, rateLimitOnError: config.gateway.rateLimitOnError, clock });
   try {
     const store = await openStore(config, overrides);
@@ -168,8 +178,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // and learn the same from the provider.
     const statusKeys = withCacheInvalidation(store.keys, (owner, write) => keyCache.change(owner, write, { whenUnannounced: "proceed" }));
 
-    // Health and the usage writer are read when scraped (the recorder exists by then).
-    const metrics = createPrometheusMetrics({ health, usageStats: () => recorder.stats() });
     // Spend limits: counters in Redis across instances, else in the database.
     const period = createPeriodClock(() => clock.now());
     const ledger = redis?.budgetLedger(store.budgets) ?? createDbLedger(store.budgets);
@@ -193,6 +201,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Bound late: the limits service needs the notification services' URL check, and they need it.
     const late: { limits?: LimitsService } = {};
 
+    // Health and the usage writer are read when scraped (the recorder exists by then).
+    const metrics = createPrometheusMetrics({ health, usageStats: () => recorder.stats() });
     const auditLog = createAuditLog({ audit: store.audit, clock });
     const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock, metrics });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
@@ -268,7 +278,17 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const tierLimiter = redis?.tierLimiter ?? createMemoryTierLimiter({ clock });
     closers.push(() => tierLimiter.close());
     const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
+    // Calls a killed instance never recorded become records before this one serves any.
+    const journalDirectory = path.join(config.dataDir, USAGE_JOURNAL_DIR);
+    const replayed = await replayUsageJournals(journalDirectory, (records) => store.usage.insertBatch(records));
+    if (replayed.files > 0) logger.warn(replayed, "usage journal replayed: calls of an instance that stopped without recording them");
     const recorder = createUsageRecorder({ usage: store.usage, logger });
+    const journal = openUsageJournal({
+      directory: journalDirectory,
+      flush: () => recorder.flush(),
+      onError: (error, message) => logger.error({ err: error }, message),
+    });
+    closers.push(() => journal.close({ committed: false }));
     const lifecycle = createLifecycle();
     const selector = createKeySelector({
       keys,
@@ -302,11 +322,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         metrics,
       },
       fallBack: { keyHealth, auditLog, selector, fallbackOnInvalid: config.gateway.fallbackOnInvalid },
-      relay: { platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined) },
+      relay: { platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined), streams: lifecycle },
       record: {
         recordUsage: (record) => recorder.record(record),
         pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
         budget,
+        journal,
         onCallEnd: [metrics.callEnded, ...(config.observability.accessLog ? [createAccessLog(logger.child({}, { redact: [] }))] : [])],
       },
     };
@@ -394,11 +415,29 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     notifications.worker.start();
     // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
     // keep-alive connections, then flush usage and close the pools.
-    closers.push(() => recorder.close());
+    // The journal goes only once the writer has committed every record; otherwise the next start replays it.
     closers.push(async () => {
+      await recorder.close();
+      await journal.close({ committed: true });
+    });
+    closers.push(async () => {
+      // Readiness fails first, while the listener keeps accepting: load balancers and Kubernetes
+      // take a moment to stop sending here, and calls that arrive meanwhile are still served.
       health.setStopping();
+      lifecycle.markClosing();
+      if (shutdown.delayMs > 0 && !shutdown.skipDelay) {
+        logger.info({ delayMs: shutdown.delayMs }, "not ready; still accepting during the shutdown delay");
+        await new Promise((resolve) => setTimeout(resolve, shutdown.delayMs));
+      }
       const closed = http.close();
-      await lifecycle.drain(SHUTDOWN_DRAIN_MS);
+      logger.info({ drainTimeoutMs: shutdown.drainTimeoutMs, inFlight: lifecycle.inFlight }, "no longer accepting connections; draining");
+      await lifecycle.drain(shutdown.drainTimeoutMs);
+      if (lifecycle.inFlight > 0) {
+        // Streams still running are ended with the provider's error event and recorded as cut.
+        const cut = lifecycle.cutStreams();
+        logger.warn({ drainTimeoutMs: shutdown.drainTimeoutMs, cutStreams: cut, inFlight: lifecycle.inFlight }, "drain timeout passed; cutting the streams still running");
+        await lifecycle.drain(CUT_STREAMS_GRACE_MS);
+      }
       http.server.closeIdleConnections();
       // A connection still flushing its last bytes is not idle yet; give it a moment, then close.
       const force = setTimeout(() => http.server.closeAllConnections(), 1_000);
@@ -408,7 +447,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // From here on; what the start itself found is logged once, above, or stops the start.
     logHealthChanges(health, logger);
-    return { http, store, logger, health, portal, metricsUrl, close: closeAll };
+    return {
+      http,
+      store,
+      logger,
+      health,
+      portal,
+      metricsUrl,
+      close: (options = {}) => {
+        shutdown.skipDelay = options.skipDelay === true;
+        return closeAll();
+      },
+    };
   } catch (error) {
     await closeAll();
     throw error;

@@ -364,7 +364,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "invalid_json" | "invalid_key_format" | "invalid_cursor" | "invalid_webhook_url" | "unauthenticated" | "forbidden" | "no_key_available" | "not_found" | "duplicate_key" | "idempotency_in_progress" | "key_undecryptable" | "payload_too_large" | "unsupported_media_type" | "key_rejected" | "idempotency_mismatch" | "rate_limited" | "budget_exceeded" | "internal" | "upstream_error" | "unavailable" | "upstream_timeout";
+                code: "invalid_request" | "invalid_json" | "invalid_key_format" | "invalid_cursor" | "invalid_webhook_url" | "unauthenticated" | "forbidden" | "no_key_available" | "not_found" | "duplicate_key" | "idempotency_in_progress" | "key_undecryptable" | "payload_too_large" | "unsupported_media_type" | "key_rejected" | "idempotency_mismatch" | "rate_limited" | "budget_exceeded" | "internal" | "upstream_error" | "unavailable" | "upstream_timeout" | "shutting_down";
                 message: string;
                 requestId: string;
                 type: string;

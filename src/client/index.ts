@@ -28,14 +28,14 @@ export type PortalTheme = Schemas["PortalTheme"];
 export type PortalSessionLink = Schemas["PortalSessionLink"];
 export type CreatePortalSessionRequest = Schemas["CreatePortalSessionRequest"];
 export type CurrentPortalSession = Schemas["CurrentPortalSession"];
-export type OperatorUsageReport = Schemas["OperatorUsageReport"];
-export type OperatorApiKey = Schemas["OperatorApiKey"];
-export type OperatorApiKeyList = Schemas["OperatorApiKeyList"];
-export type OperatorOwnerView = Schemas["OperatorOwnerView"];
 export type Limits = Schemas["Limits"];
 export type SpendCap = Limits["caps"][number];
 export type LimitsChange = NonNullable<operations["updateLimits"]["requestBody"]>["content"]["application/json"];
 export type NotificationEventPage = Schemas["NotificationEventPage"];
+export type OperatorUsageReport = Schemas["OperatorUsageReport"];
+export type OperatorApiKey = Schemas["OperatorApiKey"];
+export type OperatorApiKeyList = Schemas["OperatorApiKeyList"];
+export type OperatorOwnerView = Schemas["OperatorOwnerView"];
 
 /** The stable error codes of Keyport's API (`error.code` in every error answer). */
 export type KeyportErrorCode = Schemas["Error"]["error"]["code"];
@@ -94,9 +94,9 @@ type Query<K extends keyof operations> = operations[K]["parameters"]["query"];
 
 export type UsageQuery = NonNullable<Query<"getUsage">>;
 export type AuditQuery = { cursor?: string; limit?: number };
+export type EventsQuery = { cursor?: string; limit?: number };
 export type OperatorUsageQuery = NonNullable<Query<"getOperatorUsage">>;
 export type OperatorKeysQuery = NonNullable<Query<"listOperatorKeys">>;
-export type EventsQuery = { cursor?: string; limit?: number };
 
 export type RequestOptions = {
   /** Values for `{name}` placeholders in the path. */

@@ -79,6 +79,7 @@ export type Config = {
   /** Failed authentications allowed per client address per minute before it gets 429s. */
   authFailuresPerMinute: number;
   gateway: GatewayConfig;
+  shutdown: ShutdownConfig;
   /** Shared rate limits and cache invalidation across instances; in-memory when unset. */
   redisUrl: Redacted<string> | undefined;
   /**
@@ -127,6 +128,16 @@ export type GatewayConfig = {
   rateLimitOnError: "open" | "closed";
   /** How long a cached key record lives without any change notice, in milliseconds. */
   keyCacheTtlMs: number;
+};
+
+/**
+ * A SIGTERM first fails readiness and keeps serving for `delayMs` (load balancers and Kubernetes
+ * endpoints take a moment to stop sending), then stops accepting and gives calls in flight
+ * `drainTimeoutMs` to finish; streams still running then are cut with the provider's error event.
+ */
+export type ShutdownConfig = {
+  delayMs: number;
+  drainTimeoutMs: number;
 };
 
 /** What a header value may hold without quoting: visible ASCII, no spaces or commas. */
@@ -247,6 +258,8 @@ export const envSchema = z.object({
   KEYPORT_FALLBACK_ON_INVALID: z.enum(["platform", "error"]).optional(),
   KEYPORT_RATE_LIMIT_ON_ERROR: z.enum(["open", "closed"]).optional(),
   KEYPORT_KEY_CACHE_TTL_MS: integerFromString(60_000, 1, 3_600_000),
+  KEYPORT_SHUTDOWN_DELAY_MS: integerFromString(0, 0, 120_000),
+  KEYPORT_DRAIN_TIMEOUT_MS: integerFromString(25_000, 0, 600_000),
   // Notifications (parsed further in notifications-config.ts).
   KEYPORT_WEBHOOK_URL: optionalString,
   KEYPORT_WEBHOOK_SECRET: optionalString,

@@ -447,6 +447,16 @@ describe("loadConfig integer settings", () => {
     }
   });
 
+  it("reads the shutdown delay and drain timeout: no delay and 25 s by default, as set otherwise", () => {
+    expect(loadConfig(baseEnv()).shutdown).toEqual({ delayMs: 0, drainTimeoutMs: 25_000 });
+    expect(loadConfig(baseEnv({ KEYPORT_SHUTDOWN_DELAY_MS: "5000", KEYPORT_DRAIN_TIMEOUT_MS: "20000" })).shutdown).toEqual({ delayMs: 5_000, drainTimeoutMs: 20_000 });
+    expect(problemsOf(baseEnv({ KEYPORT_SHUTDOWN_DELAY_MS: "-1", KEYPORT_DRAIN_TIMEOUT_MS: "600001" }))).toEqual([
+      "KEYPORT_SHUTDOWN_DELAY_MS must be an integer from 0 to 120000",
+      "KEYPORT_DRAIN_TIMEOUT_MS must be an integer from 0 to 600000",
+    ]);
+    expect(problemsOf(baseEnv({ KEYPORT_DRAIN_TIMEOUT_MS: "20s" }))).toEqual(["KEYPORT_DRAIN_TIMEOUT_MS must be an integer from 0 to 600000"]);
+  });
+
   it("refuses a key cache TTL of 0 with a message instead of failing the start", () => {
     expect(problemsOf(baseEnv({ KEYPORT_KEY_CACHE_TTL_MS: "0" }))).toEqual(["KEYPORT_KEY_CACHE_TTL_MS must be an integer from 1 to 3600000"]);
   });

@@ -130,6 +130,7 @@ export function loadConfig(env: Env): Config {
       rateLimitOnError: values.KEYPORT_RATE_LIMIT_ON_ERROR ?? "open",
       keyCacheTtlMs: values.KEYPORT_KEY_CACHE_TTL_MS,
     },
+    shutdown: { delayMs: values.KEYPORT_SHUTDOWN_DELAY_MS, drainTimeoutMs: values.KEYPORT_DRAIN_TIMEOUT_MS },
     redisUrl: values.REDIS_URL === undefined ? undefined : redacted(values.REDIS_URL),
     redisPrefix: values.KEYPORT_REDIS_PREFIX ?? "keyport:",
     pricingFile: values.KEYPORT_PRICING_FILE,

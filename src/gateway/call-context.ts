@@ -7,6 +7,7 @@ import type { ErrorCode } from "../lib/errors.js";
 import type { Usage } from "../lib/usage.js";
 import type { GatewayEndpoint, PreparedRequest, ProviderAdapter } from "../providers/spec.js";
 import type { ProviderKeyRow, UsageStatus } from "../store/ports.js";
+import type { JournalTicket } from "../usage/usage-journal.js";
 import type { GatewayRequest } from "./gateway-request.js";
 import type { BudgetReservation } from "./steps/budget.js";
 
@@ -61,6 +62,8 @@ export type CallContext = {
   limitHeaders: Readonly<Record<string, string>>;
   /** budget: what was reserved before forwarding, settled or released at the end. */
   reservation: BudgetReservation | undefined;
+  /** Before forwarding: the usage journal's start line (the usage record's id is fixed there). */
+  journal: JournalTicket | undefined;
   /** forward: the key of the last attempt that reached the provider; `undefined` when none did (nothing to bill). */
   servedBy: Credential | undefined;
   /** relay (or the failure): how the call ended. */
@@ -103,6 +106,7 @@ export function createCallContext(fields: {
     credential: undefined,
     limitHeaders: NO_HEADERS,
     reservation: undefined,
+    journal: undefined,
     servedBy: undefined,
     outcome: undefined,
     upstreamMs: 0,

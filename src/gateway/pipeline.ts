@@ -8,7 +8,7 @@ import { fallBackFromRefusedKey, type FallBackDeps, isRefusedOwnKey } from "./st
 import { forward, type ForwardDeps } from "./steps/forward.js";
 import { limitPlatformCall, type LimitDeps } from "./steps/limit.js";
 import { readRequest } from "./steps/read-request.js";
-import { finishCall, type RecordDeps } from "./steps/record.js";
+import { finishCall, journalStart, type RecordDeps } from "./steps/record.js";
 import { relay, type RelayDeps } from "./steps/relay.js";
 import { noAnswerError, renderFailure } from "./steps/render-failure.js";
 import type { KeySelector } from "./steps/select-key.js";
@@ -49,6 +49,8 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
     call.credential = await deps.selector.select(principal, call.adapter.id);
     // Limit, then budget: the call's worst-case cost is reserved here, before anything goes upstream.
     await limitAndReserve(call, principal, deps);
+    // Journal: the call is on disk before it goes upstream, so a crash cannot lose its usage.
+    call.journal = journalStart(call, deps.record);
 
     let sentAt = performance.now();
     let answer = await forward(call, call.credential, deps.forward);

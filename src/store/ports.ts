@@ -195,10 +195,14 @@ export type UsageSource = "byok" | "platform";
 /**
  * How a gateway call ended: `ok` (2xx, complete), `error` (the provider or Keyport answered an
  * error), `partial` (cut off by the provider midway: usage is what was streamed),
- * `client_aborted` (the client went away before its answer was complete). Records written before
- * the last was renamed say `aborted`, which reads as `client_aborted`.
+ * `client_aborted` (the client went away before its answer was complete), `shutdown_cut` (a
+ * stream still running at the shutdown's drain deadline, ended by Keyport: usage is what was
+ * streamed), `recovered` (the instance died before it recorded the call: made at the next start
+ * from the usage journal, tokens unknown, cost the call's budget reservation or unknown). The
+ * tokens of a cut stream that carried no usage are estimates (see `cutStreamUsage`). Records
+ * written before `client_aborted` was renamed say `aborted`, which reads as `client_aborted`.
  */
-export type UsageStatus = "ok" | "error" | "partial" | "client_aborted";
+export type UsageStatus = "ok" | "error" | "partial" | "client_aborted" | "shutdown_cut" | "recovered";
 
 /** Unit prices a record was costed at, in nano-USD per million tokens; null when unknown. */
 export type UnitPrices = {
@@ -486,9 +490,9 @@ export type Store = {
   readonly notifications: NotificationRepo;
   readonly webhookSecrets: WebhookSecretRepo;
   readonly portalSessions: PortalSessionRepo;
-  readonly operator: OperatorRepo;
   readonly ownerLimits: OwnerLimitsRepo;
   readonly budgets: BudgetRepo;
+  readonly operator: OperatorRepo;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -32,9 +32,9 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     notifications: createNotificationRepo(db),
     webhookSecrets: createWebhookSecretRepo(db),
     portalSessions: createPortalSessionRepo(db),
-    operator: createOperatorRepo(db),
     ownerLimits: createOwnerLimitsRepo(db),
     budgets: createBudgetRepo(db),
+    operator: createOperatorRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },
