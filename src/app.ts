@@ -328,7 +328,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
         budget,
         journal,
-        onCallEnd: [metrics.callEnded, ...(config.observability.accessLog ? [createAccessLog(logger.child({}, { redact: [] }))] : [])],
+        // No access-log listener at all when its lines would be dropped (LOG_LEVEL above info).
+        onCallEnd: [
+          metrics.callEnded,
+          ...(config.observability.accessLog && logger.isLevelEnabled("info") ? [createAccessLog(logger.child({}, { redact: [] }))] : []),
+        ],
       },
     };
 
