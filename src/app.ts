@@ -24,6 +24,7 @@ import { createDbLedger, keyCounter } from "./budgets/ledger.js";
 import { createLimitsCache } from "./budgets/limits-cache.js";
 import { createLimitsService, type LimitsService } from "./budgets/limits-service.js";
 import { createPeriodClock } from "./budgets/period.js";
+import { createSettlementBatcher } from "./budgets/settlements.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createOperatorTokenCheck } from "./auth/operator-token.js";
 import { createTokenAuthenticator } from "./auth/token-authenticator.js";
@@ -66,6 +67,9 @@ export const VERSION = "0.1.0";
 
 /** How long a shutdown waits for in-flight gateway calls (streams) before closing anyway. */
 const SHUTDOWN_DRAIN_MS = 25_000;
+
+/** How long settlements of budget reservations are gathered before they are applied. */
+const SETTLEMENT_INTERVAL_MS = 200;
 
 /** How often dependencies are asked for their health between `/readyz` calls. */
 const HEALTH_PROBE_INTERVAL_MS = 5_000;
@@ -267,14 +271,19 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       tiers: config.tiers,
       keyHealth,
     });
+    const settlements = createSettlementBatcher({
+      adjust: (owner, month, counters, delta) => ledger.adjust(owner, month, counters, delta),
+      intervalMs: SETTLEMENT_INTERVAL_MS,
+      onError: (error) => logger.warn({ err: error }, "budget settlement failed; retried at the next flush (the reservation stays counted meanwhile)"),
+    });
     const budget = createCallBudget({
       ledger,
+      settlements,
       limits: limitsCache,
       tiers: config.tiers,
       pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
       period,
       notices: createBudgetNotices({ budgets: store.budgets, clock, onError: (error) => logger.warn({ err: error }, "budget notification not recorded") }),
-      onSettleError: (error) => logger.warn({ err: error }, "budget settlement failed; the reservation stays counted"),
     });
     const pipeline: PipelineDeps = {
       lifecycle,
@@ -357,6 +366,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
     // keep-alive connections, then flush usage and close the pools.
     closers.push(() => recorder.close());
+    // After the drain below (closers run in reverse): the last calls' settlements are applied too.
+    closers.push(() => settlements.close());
     closers.push(async () => {
       health.setStopping();
       const closed = http.close();

@@ -4,6 +4,7 @@ import { capsForCall, NO_LIMIT, refusalMessage } from "./caps.js";
 import { createLimitsCache } from "./limits-cache.js";
 import { DEFAULT_OUTPUT_CEILING, outputCeilingOf } from "./output-ceilings.js";
 import { createPeriodClock, monthOf } from "./period.js";
+import { createSettlementBatcher } from "./settlements.js";
 import { UNPRICED_FALLBACK, worstCaseNanoUsd } from "./worst-case.js";
 
 const MINI = { inputNanoUsdPerMTok: 150_000_000, outputNanoUsdPerMTok: 600_000_000, cachedInputNanoUsdPerMTok: 75_000_000, cacheWriteNanoUsdPerMTok: 0 };
@@ -135,5 +136,34 @@ describe("the limits cache", () => {
     release();
     expect(await first).toEqual({ budgetNanoUsd: 1, thresholdNanoUsd: null });
     expect(await cache.get("user:b")).toEqual({ budgetNanoUsd: 2, thresholdNanoUsd: null });
+  });
+});
+
+describe("settlements", () => {
+  it("are gathered per counter and applied together; a failed adjustment is tried again", async () => {
+    const applied: [string, string, readonly string[], number][] = [];
+    let failNext = false;
+    const batcher = createSettlementBatcher({
+      adjust: async (owner, month, counters, delta) => {
+        if (failNext) {
+          failNext = false;
+          throw new Error("down");
+        }
+        applied.push([owner, month, counters, delta]);
+      },
+      intervalMs: 60_000,
+      onError: () => {},
+    });
+    batcher.add("user:a", "2026-12", ["owner", "key:k"], -10);
+    batcher.add("user:a", "2026-12", ["owner"], -5);
+    batcher.add("user:b", "2026-12", ["platform"], 0);
+    failNext = true;
+    await batcher.close();
+    expect(applied).toEqual([["user:a", "2026-12", ["key:k"], -10]]);
+    await batcher.close();
+    expect(applied).toEqual([
+      ["user:a", "2026-12", ["key:k"], -10],
+      ["user:a", "2026-12", ["owner"], -15],
+    ]);
   });
 });
