@@ -30,6 +30,7 @@ import { freePort, readMemory, startChild, stopChild, waitForQuiet, waitUntilAns
  *   budget (target `budget`), interleaved with the others: what the budget check costs
  * @property {boolean} cpuProfile run Keyport under V8's sampling profiler (slower; for finding where its CPU goes)
  * @property {boolean} gcTrace run bare and Keyport with V8's `--trace-gc` and sum their collections
+ * @property {Record<string, string>} keyportEnv settings added to Keyport's environment (`--keyport-env`)
  */
 
 /** Between runs: sample the machine this long, and call it quiet below this many busy cores. */
@@ -84,7 +85,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
 
     const secrets = newSecrets();
     const keyportPort = await freePort();
-    const env = keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets });
+    const env = { ...keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets }), ...plan.keyportEnv };
     const emptyStore = await prepareDatabase({ dbPath, env, scale: false });
     // The seeded store is filled before either Keyport starts: seeding takes minutes of CPU,
     // which must not fall between one Keyport's runs and the other's.

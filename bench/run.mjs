@@ -35,6 +35,7 @@ const { values } = parseArgs({
     keep: { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
     "gc-trace": { type: "boolean", default: false },
+    "keyport-env": { type: "string", multiple: true },
     help: { type: "boolean", default: false },
   },
 });
@@ -57,6 +58,8 @@ if (values.help) {
                          Keyport down: the ratios of such a run are not comparable)
   --gc-trace             run bare and Keyport with V8's --trace-gc and print their collections per
                          request (young-generation scavenges, full collections, main-thread pauses)
+  --keyport-env K=V      one more setting for Keyport's environment (repeatable), e.g.
+                         KEYPORT_ACCESS_LOG=false to measure the access log's cost
   --scale                the scale check instead: one pass at mock latency 0 with a second Keyport
                          whose store is seeded with 100,000 owners' keys and 5 million usage
                          records, its runs interleaved with the others; compares the two Keyports'
@@ -89,6 +92,13 @@ const basePlan = {
   budget: values.budget,
   cpuProfile: values["cpu-prof"],
   gcTrace: values["gc-trace"],
+  keyportEnv: Object.fromEntries(
+    (values["keyport-env"] ?? []).map((entry) => {
+      const at = entry.indexOf("=");
+      if (at < 1) throw new Error(`--keyport-env needs NAME=VALUE: ${entry}`);
+      return [entry.slice(0, at), entry.slice(at + 1)];
+    }),
+  ),
 };
 const latencies = (values.latencies ?? "0,20").split(",").map((entry) => Math.round(numberOption(entry.trim(), 0)));
 

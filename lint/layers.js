@@ -6,7 +6,7 @@
  * Packages that mark a layer as a concrete adapter. Only the layers that list one may import it;
  * every other package is free for all.
  */
-export const RESTRICTED_PACKAGES = ["fastify", "@fastify/*", "ioredis", "kysely", "pg", "better-sqlite3"];
+export const RESTRICTED_PACKAGES = ["fastify", "@fastify/*", "ioredis", "kysely", "pg", "better-sqlite3", "prom-client"];
 
 /**
  * One row per layer. A file belongs to the first row whose `files` glob matches it, so narrower
@@ -58,6 +58,14 @@ export const LAYERS = [
     files: "src/api/**",
     mayImport: ["auth", "audit", "budgets", "config", "notifications", "portal", "usage", "vault", "lib"],
     packages: ["fastify", "@fastify/*"],
+  },
+  // Prometheus: the gateway's end-of-call listener and the MetricsPort implementation; the
+  // domain reports through lib/metrics-port.ts and never sees prom-client.
+  {
+    layer: "metrics",
+    files: "src/metrics/**",
+    mayImport: ["gateway", "providers", "store-ports", "usage", "lib"],
+    packages: ["prom-client"],
   },
   { layer: "mock-provider", files: "src/mock-provider/**", mayImport: ["lib"], packages: [] },
   {

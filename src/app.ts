@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { DestinationStream, Logger } from "pino";
 import { Agent } from "undici";
@@ -7,6 +8,7 @@ import { registerHealthRoutes } from "./api/health-routes.js";
 import { createHttpServer, logCompletedRequests, type PreRouter } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
 import { registerLimitsRoutes } from "./api/limits-routes.js";
+import { registerMetricsRoute } from "./api/metrics-routes.js";
 import { registerNotificationRoutes } from "./api/notification-routes.js";
 import { NOTIFICATION_SCHEMAS } from "./api/notification-schemas.js";
 import { createNotificationServices } from "./app-notifications.js";
@@ -14,6 +16,7 @@ import { createKeyRouting } from "./api/key-routing-view.js";
 import { createOperatorAuthenticate } from "./api/operator-authenticate.js";
 import { createPortalAuthenticate } from "./api/portal-authenticate.js";
 import { registerPortalPageRoutes } from "./api/portal-page-routes.js";
+import { registerOperatorRoutes } from "./api/operator-routes.js";
 import { registerOperatorPortalRoutes, registerPortalSessionRoutes } from "./api/portal-session-routes.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
 import { logHealthChanges } from "./app-health.js";
@@ -27,12 +30,14 @@ import { createPeriodClock } from "./budgets/period.js";
 import { createSettlementBatcher } from "./budgets/settlements.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createOperatorTokenCheck } from "./auth/operator-token.js";
+import { readBearerToken } from "./auth/read-credential.js";
 import { createTokenAuthenticator } from "./auth/token-authenticator.js";
 import { createMemoryCacheCoordinator } from "./cache/memory-coordinator.js";
 import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config/config-schema.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { createMasterKeyring } from "./crypto/master-keys.js";
+import { createAccessLog } from "./gateway/access-log.js";
 import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
 import type { PipelineDeps } from "./gateway/pipeline.js";
 import { createCallBudget } from "./gateway/steps/budget.js";
@@ -44,6 +49,8 @@ import { createLogger } from "./lib/logger.js";
 import { createAuthFailureThrottle } from "./limits/auth-failure-throttle.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
 import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { createPrometheusMetrics } from "./metrics/prometheus-metrics.js";
 import { loadPageAssets } from "./portal/page-assets.js";
 import { pageSecurityHeaders } from "./portal/page-headers.js";
 import { createPortalSessions, type PortalSessions } from "./portal/portal-sessions.js";
@@ -52,7 +59,9 @@ import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
 import type { KeyRepo, Store } from "./store/ports.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
+import { openUsageJournal, replayUsageJournals } from "./usage/usage-journal.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
+import { createOperatorUsageReport } from "./usage/operator-usage-report.js";
 import { createUsageReport } from "./usage/usage-report.js";
 import { createCreateKey } from "./vault/create-key.js";
 import { createDataKeys } from "./vault/data-keys.js";
@@ -61,12 +70,16 @@ import { createKeyAdmission } from "./vault/key-admission.js";
 import { createKeyChecks } from "./vault/key-checks.js";
 import { createKeyHealth } from "./vault/key-health.js";
 import { createKeyService } from "./vault/key-service.js";
+import { createOperatorKeys } from "./vault/operator-keys.js";
 import { checkMasterKeys } from "./vault/master-key-check.js";
 
 export const VERSION = "0.1.0";
 
-/** How long a shutdown waits for in-flight gateway calls (streams) before closing anyway. */
-const SHUTDOWN_DRAIN_MS = 25_000;
+/** The usage journal's directory, under the data directory. */
+export const USAGE_JOURNAL_DIR = "usage-journal";
+
+/** After the drain deadline cut the last streams: how long their error events get to go out. */
+const CUT_STREAMS_GRACE_MS = 1_000;
 
 /** How long settlements of budget reservations are gathered before they are applied. */
 const SETTLEMENT_INTERVAL_MS = 200;
@@ -92,8 +105,14 @@ export type KeyportApp = {
   health: HealthRegistry;
   /** Portal links (the development banner prints one). */
   portal: PortalSessions;
-  /** Stops accepting calls, lets in-flight calls and streams finish, flushes usage, closes pools. */
-  close(): Promise<void>;
+  /** Where `GET /metrics` listens when it has a port of its own (`KEYPORT_METRICS_PORT`). */
+  metricsUrl: string | undefined;
+  /**
+   * Fails readiness, keeps serving for the shutdown delay (`skipDelay` leaves it out: an
+   * interactive Ctrl-C), stops accepting, lets in-flight calls and streams finish until the drain
+   * timeout, cuts the streams still running, flushes usage, closes pools.
+   */
+  close(options?: { skipDelay?: boolean }): Promise<void>;
 };
 
 /** Opens the store named by the configuration. The only place that picks a concrete database. */
@@ -125,6 +144,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => logger.warn({ err: error }, "close failed"));
   };
+  const shutdown = { ...config.shutdown, skipDelay: false };
   const health = createHealthRegistry({ usesRedis: config.redisUrl !== undefined, rateLimitOnError: config.gateway.rateLimitOnError, clock });
   try {
     const store = await openStore(config, overrides);
@@ -185,8 +205,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Bound late: the limits service needs the notification services' URL check, and they need it.
     const late: { limits?: LimitsService } = {};
 
+    // Health and the usage writer are read when scraped (the recorder exists by then).
+    const metrics = createPrometheusMetrics({ health, usageStats: () => recorder.stats() });
     const auditLog = createAuditLog({ audit: store.audit, clock });
-    const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock });
+    const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock, metrics });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
     // One adapter per provider, with its one upstream client: key checks and the gateway share both.
     const providers = createProviderRegistry({
@@ -260,7 +282,17 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const tierLimiter = redis?.tierLimiter ?? createMemoryTierLimiter({ clock });
     closers.push(() => tierLimiter.close());
     const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
+    // Calls a killed instance never recorded become records before this one serves any.
+    const journalDirectory = path.join(config.dataDir, USAGE_JOURNAL_DIR);
+    const replayed = await replayUsageJournals(journalDirectory, (records) => store.usage.insertBatch(records));
+    if (replayed.files > 0) logger.warn(replayed, "usage journal replayed: calls of an instance that stopped without recording them");
     const recorder = createUsageRecorder({ usage: store.usage, logger });
+    const journal = openUsageJournal({
+      directory: journalDirectory,
+      flush: () => recorder.flush(),
+      onError: (error, message) => logger.error({ err: error }, message),
+    });
+    closers.push(() => journal.close({ committed: false }));
     const lifecycle = createLifecycle();
     const selector = createKeySelector({
       keys,
@@ -270,6 +302,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       platformKeys: config.platformKeys,
       tiers: config.tiers,
       keyHealth,
+      upgrade: config.upgrade,
     });
     const settlements = createSettlementBatcher({
       adjust: (owner, month, counters, delta) => ledger.adjust(owner, month, counters, delta),
@@ -289,20 +322,22 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       lifecycle,
       authenticate: { authenticator },
       selector,
-      limit: { tierLimiter, tiers: config.tiers, rateLimitOnError: config.gateway.rateLimitOnError },
+      limit: { tierLimiter, tiers: config.tiers, rateLimitOnError: config.gateway.rateLimitOnError, upgrade: config.upgrade },
       budget,
       forward: {
         retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
         timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
         platformBetas: new Set(config.platformBetas),
+        metrics,
       },
       fallBack: { keyHealth, auditLog, selector, fallbackOnInvalid: config.gateway.fallbackOnInvalid },
-      relay: { platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined) },
+      relay: { platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined), streams: lifecycle },
       record: {
         recordUsage: (record) => recorder.record(record),
         pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
         budget,
-        onCallEnd: [],
+        journal,
+        onCallEnd: [metrics.callEnded, ...(config.observability.accessLog ? [createAccessLog(logger.child({}, { redact: [] }))] : [])],
       },
     };
 
@@ -317,6 +352,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const pageAssets = loadPageAssets(overrides.pageDir);
     if (!pageAssets.built) logger.warn("the Settings page is not built (dist/web): run `npm run build`");
 
+    const usageReport = createUsageReport({ usage: store.usage, clock });
     const preRouter: PreRouter = {};
     const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: trust, version: VERSION });
     const probe = createDependencyProbe({
@@ -328,6 +364,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     probing.unref();
     closers.push(async () => clearInterval(probing));
     registerHealthRoutes(http, { registry: health, probe });
+    const isOperatorToken = createOperatorTokenCheck(config.adminToken);
+    const operatorAuthenticate = createOperatorAuthenticate({ isConfigured: config.adminToken !== undefined, isOperatorToken });
+    const metricsAuth = config.observability.metrics.auth === "operator";
+    let metricsUrl: string | undefined;
+    if (config.observability.metrics.port === undefined) {
+      await registerMetricsRoute(http, { scrape: () => metrics.scrape(), authenticate: metricsAuth ? operatorAuthenticate : undefined });
+    } else {
+      const metricsServer = await startMetricsServer({
+        host: config.observability.metrics.host,
+        port: config.observability.metrics.port,
+        scrape: () => metrics.scrape(),
+        isAllowed: metricsAuth ? (authorization) => isOperatorToken(readBearerToken({ authorization }, { allowXApiKey: false })) : undefined,
+        onError: (error) => logger.error({ err: error }, "metrics could not be collected"),
+      });
+      closers.push(() => metricsServer.close());
+      metricsUrl = metricsServer.url;
+    }
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
       scope.addHook(
@@ -345,14 +398,20 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       });
       registerPortalSessionRoutes(scope, { sessions: portal, cookie: sessionCookie });
       registerAuditRoutes(scope, { auditLog });
-      registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
+      registerUsageRoutes(scope, { report: usageReport });
       registerLimitsRoutes(scope, { limits: limitsService, webhookSecrets: notifications.webhookSecrets });
       registerNotificationRoutes(scope, { listEvents: notifications.listEvents, webhookSecrets: notifications.webhookSecrets });
     });
     await http.register(async (scope) => {
-      scope.addHook("onRequest", createOperatorAuthenticate({ isConfigured: config.adminToken !== undefined, isOperatorToken: createOperatorTokenCheck(config.adminToken) }));
+      scope.addHook("onRequest", operatorAuthenticate);
       logCompletedRequests(scope);
       registerOperatorPortalRoutes(scope, { sessions: portal, hasTier, defaultTier: config.defaultTier, publicOrigin: config.portal.publicUrl });
+      registerOperatorRoutes(scope, {
+        usageAcrossOwners: createOperatorUsageReport({ operator: store.operator, clock }),
+        ownerUsage: usageReport,
+        keysWithStatus: createOperatorKeys({ operator: store.operator }),
+        keyService,
+      });
     });
     registerPortalPageRoutes(http, {
       sessions: portal,
@@ -365,13 +424,31 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     notifications.worker.start();
     // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
     // keep-alive connections, then flush usage and close the pools.
-    closers.push(() => recorder.close());
     // After the drain below (closers run in reverse): the last calls' settlements are applied too.
     closers.push(() => settlements.close());
+    // The journal goes only once the writer has committed every record; otherwise the next start replays it.
     closers.push(async () => {
+      await recorder.close();
+      await journal.close({ committed: true });
+    });
+    closers.push(async () => {
+      // Readiness fails first, while the listener keeps accepting: load balancers and Kubernetes
+      // take a moment to stop sending here, and calls that arrive meanwhile are still served.
       health.setStopping();
+      lifecycle.markClosing();
+      if (shutdown.delayMs > 0 && !shutdown.skipDelay) {
+        logger.info({ delayMs: shutdown.delayMs }, "not ready; still accepting during the shutdown delay");
+        await new Promise((resolve) => setTimeout(resolve, shutdown.delayMs));
+      }
       const closed = http.close();
-      await lifecycle.drain(SHUTDOWN_DRAIN_MS);
+      logger.info({ drainTimeoutMs: shutdown.drainTimeoutMs, inFlight: lifecycle.inFlight }, "no longer accepting connections; draining");
+      await lifecycle.drain(shutdown.drainTimeoutMs);
+      if (lifecycle.inFlight > 0) {
+        // Streams still running are ended with the provider's error event and recorded as cut.
+        const cut = lifecycle.cutStreams();
+        logger.warn({ drainTimeoutMs: shutdown.drainTimeoutMs, cutStreams: cut, inFlight: lifecycle.inFlight }, "drain timeout passed; cutting the streams still running");
+        await lifecycle.drain(CUT_STREAMS_GRACE_MS);
+      }
       http.server.closeIdleConnections();
       // A connection still flushing its last bytes is not idle yet; give it a moment, then close.
       const force = setTimeout(() => http.server.closeAllConnections(), 1_000);
@@ -381,7 +458,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // From here on; what the start itself found is logged once, above, or stops the start.
     logHealthChanges(health, logger);
-    return { http, store, logger, health, portal, close: closeAll };
+    return {
+      http,
+      store,
+      logger,
+      health,
+      portal,
+      metricsUrl,
+      close: (options = {}) => {
+        shutdown.skipDelay = options.skipDelay === true;
+        return closeAll();
+      },
+    };
   } catch (error) {
     await closeAll();
     throw error;

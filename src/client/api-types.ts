@@ -4,6 +4,57 @@
  */
 
 export interface paths {
+    "/api/v1/admin/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Keys needing attention (invalid, no credits, undecryptable) across owners, oldest first (operator token) */
+        get: operations["listOperatorKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/owners/{owner}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One owner's keys (hints only) and usage (the owner's report, grouped by provider by default), for support (operator token) */
+        get: operations["getOperatorOwner"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage across owners in whole UTC days, grouped by owner, provider, model, key source or day (operator token) */
+        get: operations["getOperatorUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-keys": {
         parameters: {
             query?: never;
@@ -313,7 +364,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "invalid_json" | "invalid_key_format" | "invalid_cursor" | "invalid_webhook_url" | "unauthenticated" | "forbidden" | "no_key_available" | "not_found" | "duplicate_key" | "idempotency_in_progress" | "key_undecryptable" | "payload_too_large" | "unsupported_media_type" | "key_rejected" | "idempotency_mismatch" | "rate_limited" | "budget_exceeded" | "internal" | "upstream_error" | "unavailable" | "upstream_timeout";
+                code: "invalid_request" | "invalid_json" | "invalid_key_format" | "invalid_cursor" | "invalid_webhook_url" | "unauthenticated" | "forbidden" | "no_key_available" | "not_found" | "duplicate_key" | "idempotency_in_progress" | "key_undecryptable" | "payload_too_large" | "unsupported_media_type" | "key_rejected" | "idempotency_mismatch" | "rate_limited" | "budget_exceeded" | "internal" | "upstream_error" | "unavailable" | "upstream_timeout" | "shutting_down";
                 message: string;
                 requestId: string;
                 type: string;
@@ -401,6 +452,73 @@ export interface components {
         NotificationEventPage: {
             events: components["schemas"]["NotificationEvent"][];
             nextCursor: string | null;
+        };
+        /** OperatorApiKey */
+        OperatorApiKey: {
+            /** @description whether the caller's plan lets calls use this key; stored keys stay stored either way */
+            byokAllowed?: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            estimatedCostUsd: number;
+            id: string;
+            isActive: boolean;
+            /** @description `****...` and the key's last four characters */
+            keyHint: string;
+            label: string;
+            lastTestedAt: string | null;
+            lastUsedAt: string | null;
+            monthlyLimitUsd: number | null;
+            owner: string;
+            /** @enum {string} */
+            provider: "openai" | "anthropic";
+            /** @enum {string} */
+            status: "valid" | "invalid" | "no_credits" | "unverified" | "undecryptable";
+            /** Format: date-time */
+            statusChangedAt: string;
+            statusDetail: string | null;
+            totalRequests: number;
+            totalTokens: number;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** OperatorApiKeyList */
+        OperatorApiKeyList: {
+            keys: components["schemas"]["OperatorApiKey"][];
+            nextCursor: string | null;
+        };
+        /** OperatorOwnerView */
+        OperatorOwnerView: {
+            keys: components["schemas"]["ApiKey"][];
+            owner: string;
+            usage: components["schemas"]["UsageReport"];
+        };
+        /** OperatorUsageReport */
+        OperatorUsageReport: {
+            from: string;
+            groupBy: string;
+            groups: {
+                cachedInputTokens: number;
+                estimatedCostUsd: number;
+                group: string;
+                inputTokens: number;
+                outputTokens: number;
+                requests: number;
+                /** @description calls to models without a known price (cost unknown, not zero) */
+                unpricedRequests: number;
+            }[];
+            nextCursor: string | null;
+            provider: string | null;
+            source: string | null;
+            to: string;
+            totals: {
+                cachedInputTokens: number;
+                estimatedCostUsd: number;
+                inputTokens: number;
+                outputTokens: number;
+                requests: number;
+                /** @description calls to models without a known price (cost unknown, not zero) */
+                unpricedRequests: number;
+            };
         };
         /** Plan */
         Plan: {
@@ -506,6 +624,310 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listOperatorKeys: {
+        parameters: {
+            query?: {
+                /** @description `nextCursor` of the previous page */
+                cursor?: string;
+                /** @description 1 to 100, default 50 */
+                limit?: string;
+                status?: "attention" | "invalid" | "no_credits" | "undecryptable";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorApiKeyList"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getOperatorOwner: {
+        parameters: {
+            query?: {
+                /** @description inclusive; default: the first day of this UTC month */
+                from?: string;
+                groupBy?: "day" | "model" | "key" | "provider";
+                source?: "byok" | "platform";
+                /** @description exclusive; default: now */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `user:<id>` or `project:<id>` */
+                owner: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorOwnerView"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getOperatorUsage: {
+        parameters: {
+            query?: {
+                /** @description `nextCursor` of the previous page (same groupBy) */
+                cursor?: string;
+                /** @description first UTC day (YYYY-MM-DD); default: the first day of this month */
+                from?: string;
+                groupBy?: "owner" | "provider" | "model" | "source" | "day";
+                /** @description 1 to 1000, default 100 */
+                limit?: string;
+                provider?: "openai" | "anthropic";
+                source?: "byok" | "platform";
+                /** @description the UTC day after the last one (exclusive); default: tomorrow */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorUsageReport"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listApiKeys: {
         parameters: {
             query?: {

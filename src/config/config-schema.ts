@@ -79,6 +79,7 @@ export type Config = {
   /** Failed authentications allowed per client address per minute before it gets 429s. */
   authFailuresPerMinute: number;
   gateway: GatewayConfig;
+  shutdown: ShutdownConfig;
   /** Shared rate limits and cache invalidation across instances; in-memory when unset. */
   redisUrl: Redacted<string> | undefined;
   /**
@@ -94,6 +95,20 @@ export type Config = {
   portal: PortalConfig;
   /** What users on a plan without BYOK are told instead of "add your own key". */
   upgrade: UpgradeConfig;
+  observability: ObservabilityConfig;
+};
+
+export type ObservabilityConfig = {
+  metrics: {
+    /** A listener of its own for `GET /metrics`; `undefined`: served on the main port. */
+    port: number | undefined;
+    /** Where that listener binds (default `HOST`). */
+    host: string;
+    /** `operator`: `GET /metrics` needs `Authorization: Bearer <KEYPORT_ADMIN_TOKEN>`; `none`: open. */
+    auth: "none" | "operator";
+  };
+  /** One `info` line per gateway call (`KEYPORT_ACCESS_LOG`, default true). */
+  accessLog: boolean;
 };
 
 export type GatewayConfig = {
@@ -113,6 +128,16 @@ export type GatewayConfig = {
   rateLimitOnError: "open" | "closed";
   /** How long a cached key record lives without any change notice, in milliseconds. */
   keyCacheTtlMs: number;
+};
+
+/**
+ * A SIGTERM first fails readiness and keeps serving for `delayMs` (load balancers and Kubernetes
+ * endpoints take a moment to stop sending), then stops accepting and gives calls in flight
+ * `drainTimeoutMs` to finish; streams still running then are cut with the provider's error event.
+ */
+export type ShutdownConfig = {
+  delayMs: number;
+  drainTimeoutMs: number;
 };
 
 /** What a header value may hold without quoting: visible ASCII, no spaces or commas. */
@@ -233,6 +258,8 @@ export const envSchema = z.object({
   KEYPORT_FALLBACK_ON_INVALID: z.enum(["platform", "error"]).optional(),
   KEYPORT_RATE_LIMIT_ON_ERROR: z.enum(["open", "closed"]).optional(),
   KEYPORT_KEY_CACHE_TTL_MS: integerFromString(60_000, 1, 3_600_000),
+  KEYPORT_SHUTDOWN_DELAY_MS: integerFromString(0, 0, 120_000),
+  KEYPORT_DRAIN_TIMEOUT_MS: integerFromString(25_000, 0, 600_000),
   // Notifications (parsed further in notifications-config.ts).
   KEYPORT_WEBHOOK_URL: optionalString,
   KEYPORT_WEBHOOK_SECRET: optionalString,
@@ -248,6 +275,14 @@ export const envSchema = z.object({
   KEYPORT_PORTAL_SESSION_TTL_SECONDS: integerFromString(3600, 300, 86_400),
   KEYPORT_UPGRADE_HINT: optionalString,
   KEYPORT_UPGRADE_URL: optionalString,
+  // Unset: /metrics is served on the main port. Not an `integerFromString`: it has no default
+  // value, and a fixed port cannot be part of the start-at-every-extreme test.
+  KEYPORT_METRICS_PORT: optionalString.refine((value) => value === undefined || (/^[0-9]{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535), {
+    message: "must be a port number from 1 to 65535 (unset: /metrics is served on PORT)",
+  }),
+  KEYPORT_METRICS_HOST: optionalString,
+  KEYPORT_METRICS_AUTH: z.enum(["none", "operator"]).optional(),
+  KEYPORT_ACCESS_LOG: z.enum(["true", "false"]).optional(),
 });
 
 export type Env = z.input<typeof envSchema>;

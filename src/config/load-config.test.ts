@@ -447,6 +447,16 @@ describe("loadConfig integer settings", () => {
     }
   });
 
+  it("reads the shutdown delay and drain timeout: no delay and 25 s by default, as set otherwise", () => {
+    expect(loadConfig(baseEnv()).shutdown).toEqual({ delayMs: 0, drainTimeoutMs: 25_000 });
+    expect(loadConfig(baseEnv({ KEYPORT_SHUTDOWN_DELAY_MS: "5000", KEYPORT_DRAIN_TIMEOUT_MS: "20000" })).shutdown).toEqual({ delayMs: 5_000, drainTimeoutMs: 20_000 });
+    expect(problemsOf(baseEnv({ KEYPORT_SHUTDOWN_DELAY_MS: "-1", KEYPORT_DRAIN_TIMEOUT_MS: "600001" }))).toEqual([
+      "KEYPORT_SHUTDOWN_DELAY_MS must be an integer from 0 to 120000",
+      "KEYPORT_DRAIN_TIMEOUT_MS must be an integer from 0 to 600000",
+    ]);
+    expect(problemsOf(baseEnv({ KEYPORT_DRAIN_TIMEOUT_MS: "20s" }))).toEqual(["KEYPORT_DRAIN_TIMEOUT_MS must be an integer from 0 to 600000"]);
+  });
+
   it("refuses a key cache TTL of 0 with a message instead of failing the start", () => {
     expect(problemsOf(baseEnv({ KEYPORT_KEY_CACHE_TTL_MS: "0" }))).toEqual(["KEYPORT_KEY_CACHE_TTL_MS must be an integer from 1 to 3600000"]);
   });
@@ -512,5 +522,43 @@ describe("loadConfig platform call headers", () => {
   ] as [string, Env][])("refuses a %s a header cannot carry", (name, overrides) => {
     const problems = problemsOf(baseEnv(overrides));
     expect(problems.some((problem) => problem.startsWith(`${name} `)), problems.join("\n")).toBe(true);
+  });
+});
+
+describe("loadConfig metrics and access log", () => {
+  const ADMIN = "a".repeat(32);
+
+  it("defaults: /metrics on the main port for the operator, the access log on", () => {
+    const config = loadConfig(baseEnv());
+    expect(config.observability).toEqual({ metrics: { port: undefined, host: "127.0.0.1", auth: "operator" }, accessLog: true });
+  });
+
+  it("a port of its own is open by default and binds to HOST unless KEYPORT_METRICS_HOST says otherwise", () => {
+    expect(loadConfig(baseEnv({ KEYPORT_METRICS_PORT: "9464", HOST: "0.0.0.0" })).observability.metrics).toEqual({ port: 9464, host: "0.0.0.0", auth: "none" });
+    expect(loadConfig(baseEnv({ KEYPORT_METRICS_PORT: "9464", KEYPORT_METRICS_HOST: "10.0.0.5" })).observability.metrics.host).toBe("10.0.0.5");
+    expect(loadConfig(baseEnv({ KEYPORT_METRICS_PORT: "9464", KEYPORT_METRICS_AUTH: "operator", KEYPORT_ADMIN_TOKEN: ADMIN })).observability.metrics.auth).toBe("operator");
+    expect(loadConfig(baseEnv({ KEYPORT_METRICS_AUTH: "none" })).observability.metrics.auth).toBe("none");
+  });
+
+  it.each(["0", "65536", "-1", "1e3", "abc", "80.5"])("refuses KEYPORT_METRICS_PORT=%s", (value) => {
+    expect(problemsOf(baseEnv({ KEYPORT_METRICS_PORT: value }))).toEqual([
+      "KEYPORT_METRICS_PORT must be a port number from 1 to 65535 (unset: /metrics is served on PORT)",
+    ]);
+  });
+
+  it("refuses the main port as the metrics port, and operator auth without an operator token", () => {
+    expect(problemsOf(baseEnv({ PORT: "9000", KEYPORT_METRICS_PORT: "9000" }))).toEqual([
+      "KEYPORT_METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)",
+    ]);
+    expect(problemsOf(baseEnv({ KEYPORT_METRICS_AUTH: "operator" }))).toEqual([
+      "KEYPORT_METRICS_AUTH=operator needs KEYPORT_ADMIN_TOKEN (the token the scraper sends)",
+    ]);
+  });
+
+  it("KEYPORT_ACCESS_LOG=false switches the access log off; other values are refused", () => {
+    expect(loadConfig(baseEnv({ KEYPORT_ACCESS_LOG: "false" })).observability.accessLog).toBe(false);
+    expect(loadConfig(baseEnv({ KEYPORT_ACCESS_LOG: "true" })).observability.accessLog).toBe(true);
+    expect(problemsOf(baseEnv({ KEYPORT_ACCESS_LOG: "off" as "false" }))[0]).toMatch(/^KEYPORT_ACCESS_LOG /);
+    expect(problemsOf(baseEnv({ KEYPORT_METRICS_AUTH: "basic" as "none" }))[0]).toMatch(/^KEYPORT_METRICS_AUTH /);
   });
 });

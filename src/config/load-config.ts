@@ -9,6 +9,7 @@ import {
   type Env,
   envSchema,
   type JwtVerifierConfig,
+  type ObservabilityConfig,
   type TrustProxy,
 } from "./config-schema.js";
 import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
@@ -70,6 +71,7 @@ export function loadConfig(env: Env): Config {
   const notifications = parseNotificationsConfig(values, problems);
   const portal = parsePortalConfig(values, nodeEnv, problems);
   const upgrade = parseUpgradeConfig(values, problems);
+  const observability = parseObservability(values, problems);
 
   if (problems.length > 0 || jwtVerifier === undefined || database === undefined) throw new ConfigError(problems);
 
@@ -128,14 +130,34 @@ export function loadConfig(env: Env): Config {
       rateLimitOnError: values.KEYPORT_RATE_LIMIT_ON_ERROR ?? "open",
       keyCacheTtlMs: values.KEYPORT_KEY_CACHE_TTL_MS,
     },
+    shutdown: { delayMs: values.KEYPORT_SHUTDOWN_DELAY_MS, drainTimeoutMs: values.KEYPORT_DRAIN_TIMEOUT_MS },
     redisUrl: values.REDIS_URL === undefined ? undefined : redacted(values.REDIS_URL),
     redisPrefix: values.KEYPORT_REDIS_PREFIX ?? "keyport:",
     pricingFile: values.KEYPORT_PRICING_FILE,
     notifications,
     portal,
     upgrade,
+    observability,
   };
   return deepFreeze(config);
+}
+
+/**
+ * Metrics and the access log. `/metrics` on the main port is for the operator by default (the
+ * main port is usually public); on a port of its own it is open by default (that port is meant to
+ * be reachable only by the scraper).
+ */
+function parseObservability(values: ReturnType<typeof envSchema.parse>, problems: string[]): ObservabilityConfig {
+  const port = values.KEYPORT_METRICS_PORT === undefined ? undefined : Number(values.KEYPORT_METRICS_PORT);
+  if (port !== undefined && port === values.PORT) problems.push("KEYPORT_METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)");
+  const auth = values.KEYPORT_METRICS_AUTH ?? (port === undefined ? "operator" : "none");
+  if (values.KEYPORT_METRICS_AUTH === "operator" && values.KEYPORT_ADMIN_TOKEN === undefined) {
+    problems.push("KEYPORT_METRICS_AUTH=operator needs KEYPORT_ADMIN_TOKEN (the token the scraper sends)");
+  }
+  return {
+    metrics: { port, host: values.KEYPORT_METRICS_HOST ?? values.HOST ?? "127.0.0.1", auth },
+    accessLog: values.KEYPORT_ACCESS_LOG !== "false",
+  };
 }
 
 function parseJwtVerifier(values: ReturnType<typeof envSchema.parse>, problems: string[]): JwtVerifierConfig | undefined {

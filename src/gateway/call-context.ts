@@ -3,9 +3,11 @@ import { performance } from "node:perf_hooks";
 import type { Principal } from "../auth/principal.js";
 import { type Cancellation, createCancellation } from "../lib/cancellation.js";
 import type { Redacted } from "../lib/redacted.js";
+import type { ErrorCode } from "../lib/errors.js";
 import type { Usage } from "../lib/usage.js";
 import type { GatewayEndpoint, PreparedRequest, ProviderAdapter } from "../providers/spec.js";
 import type { ProviderKeyRow, UsageStatus } from "../store/ports.js";
+import type { JournalTicket } from "../usage/usage-journal.js";
 import type { GatewayRequest } from "./gateway-request.js";
 import type { BudgetReservation } from "./steps/budget.js";
 
@@ -28,6 +30,8 @@ export type CallOutcome = {
   streamed: boolean;
   /** `performance.now()` when the first byte went to the client; `null` when none did. */
   firstByteAtMs: number | null;
+  /** Keyport's own error code when Keyport answered instead of the provider (a refusal, no answer upstream). */
+  errorCode?: ErrorCode;
 };
 
 /**
@@ -58,10 +62,17 @@ export type CallContext = {
   limitHeaders: Readonly<Record<string, string>>;
   /** budget: what was reserved before forwarding, settled or released at the end. */
   reservation: BudgetReservation | undefined;
+  /** Before forwarding: the usage journal's start line (the usage record's id is fixed there). */
+  journal: JournalTicket | undefined;
   /** forward: the key of the last attempt that reached the provider; `undefined` when none did (nothing to bill). */
   servedBy: Credential | undefined;
   /** relay (or the failure): how the call ended. */
   outcome: CallOutcome | undefined;
+  /**
+   * forward: milliseconds spent waiting for the provider's answer (every attempt up to its response
+   * headers, the pauses between retries included); the rest of the time to the first byte is Keyport's.
+   */
+  upstreamMs: number;
 };
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -95,7 +106,9 @@ export function createCallContext(fields: {
     credential: undefined,
     limitHeaders: NO_HEADERS,
     reservation: undefined,
+    journal: undefined,
     servedBy: undefined,
     outcome: undefined,
+    upstreamMs: 0,
   };
 }

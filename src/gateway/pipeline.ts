@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { Principal } from "../auth/principal.js";
 import type { Lifecycle } from "../lib/lifecycle.js";
 import type { CallContext } from "./call-context.js";
@@ -7,7 +8,7 @@ import { fallBackFromRefusedKey, type FallBackDeps, isRefusedOwnKey } from "./st
 import { forward, type ForwardDeps } from "./steps/forward.js";
 import { limitPlatformCall, type LimitDeps } from "./steps/limit.js";
 import { readRequest } from "./steps/read-request.js";
-import { finishCall, type RecordDeps } from "./steps/record.js";
+import { finishCall, journalStart, type RecordDeps } from "./steps/record.js";
 import { relay, type RelayDeps } from "./steps/relay.js";
 import { noAnswerError, renderFailure } from "./steps/render-failure.js";
 import type { KeySelector } from "./steps/select-key.js";
@@ -48,8 +49,12 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
     call.credential = await deps.selector.select(principal, call.adapter.id);
     // Limit, then budget: the call's worst-case cost is reserved here, before anything goes upstream.
     await limitAndReserve(call, principal, deps);
+    // Journal: the call is on disk before it goes upstream, so a crash cannot lose its usage.
+    call.journal = journalStart(call, deps.record);
 
+    let sentAt = performance.now();
     let answer = await forward(call, call.credential, deps.forward);
+    call.upstreamMs += performance.now() - sentAt;
     if (answer.wentUpstream) call.servedBy = call.credential;
     if (isRefusedOwnKey(answer, call.credential)) {
       // The provider refused the owner's key itself: mark it, and go once more on the platform key.
@@ -60,7 +65,9 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
         if (call.reservation !== undefined) deps.budget?.release(call.reservation);
         call.reservation = undefined;
         await limitAndReserve(call, principal, deps);
+        sentAt = performance.now();
         answer = await forward(call, fallback, deps.forward);
+        call.upstreamMs += performance.now() - sentAt;
         if (answer.wentUpstream) call.servedBy = fallback;
       }
     }

@@ -25,6 +25,8 @@ export const errorCodes = {
   upstream_error: { status: 502, retryable: true },
   unavailable: { status: 503, retryable: true },
   upstream_timeout: { status: 504, retryable: true },
+  /** This instance is stopping: a stream still running at the drain deadline ends with it. */
+  shutting_down: { status: 503, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof errorCodes;

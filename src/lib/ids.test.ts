@@ -25,6 +25,22 @@ describe("newId", () => {
     const ids = new Set(Array.from({ length: 1_000 }, () => newId("req", 1_795_616_324_123)));
     expect(ids.size).toBe(1_000);
   });
+
+  it("sorts ids made in one millisecond in the order they were made, across prefixes", () => {
+    const ids = Array.from({ length: 1_000 }, (_, index) => newId(index % 2 === 0 ? "evt" : "use", 1_795_616_324_200).slice(4));
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(1_000);
+  });
+
+  it("carries the count into the next byte, and starts from fresh random bits in the next millisecond", () => {
+    const first = newId("evt", 1_795_616_324_300);
+    const sameMs = Array.from({ length: 300 }, () => newId("evt", 1_795_616_324_300));
+    expect([first, ...sameMs]).toEqual([first, ...sameMs].sort());
+    const next = newId("evt", 1_795_616_324_301);
+    const lastOfMs = sameMs.at(-1) ?? "";
+    expect(next > lastOfMs).toBe(true);
+    expect(next.slice(14)).not.toBe(lastOfMs.slice(14));
+  });
 });
 
 describe("isIdOf", () => {

@@ -25,3 +25,27 @@ export const NO_USAGE: Usage = Object.freeze({
 export function totalTokens(usage: Usage): number {
   return (usage.inputTokens ?? 0) + (usage.outputTokens ?? 0);
 }
+
+/**
+ * A rough token count of a request body: about four bytes per token for English text and the JSON
+ * around it. Only for a stream cut before the provider reported its input (OpenAI sends usage in
+ * its last chunk only); it errs high for JSON-heavy bodies.
+ */
+export function estimateTokensOfBytes(bytes: number): number {
+  return Math.ceil(bytes / 4);
+}
+
+/**
+ * The usage of a stream cut before it ended (by the client, the provider or a shutdown): what the
+ * provider reported so far, with the gaps estimated. Output is the larger of the reported count
+ * (Anthropic's `message_start` says 1 until the closing `message_delta`) and the output deltas
+ * streamed (about one token each); input is the reported count, else `inputEstimate`.
+ */
+export function cutStreamUsage(reported: Usage, outputDeltas: number, inputEstimate: number): Usage {
+  return {
+    inputTokens: reported.inputTokens ?? inputEstimate,
+    outputTokens: Math.max(reported.outputTokens ?? 0, outputDeltas),
+    cachedInputTokens: reported.cachedInputTokens,
+    cacheWriteTokens: reported.cacheWriteTokens,
+  };
+}

@@ -26,7 +26,10 @@ export function noUsageAnswer(): { usage: Usage; model: string | undefined } {
 
 /** An observer for a stream that carries no usage Keyport reads: passes every byte, learns nothing. */
 export function plainStreamObserver(): StreamObserver {
-  return createSseObserver({ inspect: () => "keep", usage: () => NO_USAGE, model: () => undefined, sawError: () => false }, { isFiltering: false });
+  return createSseObserver(
+    { inspect: () => "keep", usage: () => NO_USAGE, model: () => undefined, sawError: () => false, outputDeltas: () => 0 },
+    { isFiltering: false },
+  );
 }
 
 /** A token count as the provider reported it; anything but a whole number ≥ 0 counts as "not said". */
@@ -176,6 +179,8 @@ export type SseInspector = {
   usage(): Usage;
   model(): string | undefined;
   sawError(): boolean;
+  /** Events seen that carried generated output (see `StreamObserver.outputDeltas`). */
+  outputDeltas(): number;
 };
 
 /**
@@ -190,11 +195,13 @@ export function createSseObserver(inspector: SseInspector, options: { isFilterin
   const usage = () => inspector.usage();
   const model = () => inspector.model();
   const sawError = () => inspector.sawError();
+  const outputDeltas = () => inspector.outputDeltas();
   if (!options.isFiltering) {
     return {
       usage,
       model,
       sawError,
+      outputDeltas,
       push(chunk) {
         for (const piece of splitter.push(chunk)) {
           if (piece.isWholeEvent) inspector.inspect(piece.bytes);
@@ -213,6 +220,7 @@ export function createSseObserver(inspector: SseInspector, options: { isFilterin
     usage,
     model,
     sawError,
+    outputDeltas,
     push(chunk) {
       const wasHolding = splitter.heldBytes() > 0;
       const pieces = splitter.push(chunk);

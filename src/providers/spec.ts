@@ -63,6 +63,12 @@ export type StreamObserver = {
   model(): string | undefined;
   /** An error event inside a 200 stream (Anthropic `event: error`), if one was seen. */
   sawError(): boolean;
+  /**
+   * Events so far that carried generated output (a text or tool-argument delta). Providers stream
+   * about one token per such event, so for a stream cut before its usage arrived this is the
+   * estimate of its output tokens.
+   */
+  outputDeltas(): number;
 };
 
 /**

@@ -195,10 +195,14 @@ export type UsageSource = "byok" | "platform";
 /**
  * How a gateway call ended: `ok` (2xx, complete), `error` (the provider or Keyport answered an
  * error), `partial` (cut off by the provider midway: usage is what was streamed),
- * `client_aborted` (the client went away before its answer was complete). Records written before
- * the last was renamed say `aborted`, which reads as `client_aborted`.
+ * `client_aborted` (the client went away before its answer was complete), `shutdown_cut` (a
+ * stream still running at the shutdown's drain deadline, ended by Keyport: usage is what was
+ * streamed), `recovered` (the instance died before it recorded the call: made at the next start
+ * from the usage journal, tokens unknown, cost the call's budget reservation or unknown). The
+ * tokens of a cut stream that carried no usage are estimates (see `cutStreamUsage`). Records
+ * written before `client_aborted` was renamed say `aborted`, which reads as `client_aborted`.
  */
-export type UsageStatus = "ok" | "error" | "partial" | "client_aborted";
+export type UsageStatus = "ok" | "error" | "partial" | "client_aborted" | "shutdown_cut" | "recovered";
 
 /** Unit prices a record was costed at, in nano-USD per million tokens; null when unknown. */
 export type UnitPrices = {
@@ -264,6 +268,34 @@ export type UsageGroup = {
   costNanoUsd: number;
   /** Requests whose cost is unknown (model without a price): reported, not counted as free. */
   unpricedRequests: number;
+};
+
+/** What the operator's usage report groups by (across owners). */
+export type OperatorUsageGroupBy = "owner" | "provider" | "model" | "source" | "day";
+
+export type OperatorUsageQuery = {
+  /** Whole UTC days, `YYYY-MM-DD`: from inclusive, to exclusive. */
+  fromDay: string;
+  toDay: string;
+  groupBy: OperatorUsageGroupBy;
+  source?: UsageSource;
+  provider?: ProviderId;
+  /** Only groups that sort after this one (the last group of the previous page). */
+  after?: string;
+  limit: number;
+};
+
+/**
+ * Reads across owners, for the operator API only. Never returns a key's ciphertext or
+ * fingerprint to its callers' callers: the API renders rows field by field.
+ */
+export type OperatorRepo = {
+  /** Usage per group from the daily roll-up, groups in ascending order; `group` is the owner, provider, model, source or day. */
+  usage(query: OperatorUsageQuery): Promise<UsageGroup[]>;
+  /** The same range and filters summed over every group. */
+  usageTotals(query: Omit<OperatorUsageQuery, "groupBy" | "after" | "limit">): Promise<Omit<UsageGroup, "group">>;
+  /** Keys whose status is one of `statuses`, every owner, by id (oldest first), after `afterId`. */
+  keysWithStatus(statuses: readonly KeyStatus[], options: { afterId?: string; limit: number }): Promise<ProviderKeyRow[]>;
 };
 
 /** `skipped`: the target was not set up (no URL, no email, no SMTP) when the delivery came up. */
@@ -460,6 +492,7 @@ export type Store = {
   readonly portalSessions: PortalSessionRepo;
   readonly ownerLimits: OwnerLimitsRepo;
   readonly budgets: BudgetRepo;
+  readonly operator: OperatorRepo;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -2,7 +2,7 @@ import { PROVIDER_IDS } from "../lib/domain.js";
 import type { UnitPrices, UsageRecord, UsageSource, UsageStatus } from "../store/ports.js";
 
 const SOURCES: readonly UsageSource[] = ["byok", "platform"];
-const STATUSES: readonly UsageStatus[] = ["ok", "error", "partial", "client_aborted"];
+const STATUSES: readonly UsageStatus[] = ["ok", "error", "partial", "client_aborted", "shutdown_cut", "recovered"];
 
 /** Longest stored model, endpoint or request id; longer ones are cut. */
 export const MAX_TEXT_LENGTH = 256;

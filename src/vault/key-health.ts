@@ -1,6 +1,7 @@
 import type { DecryptError } from "../crypto/decrypt-error.js";
 import type { Clock } from "../lib/clock.js";
 import type { AuditEventType, KeyStatus } from "../lib/domain.js";
+import type { MetricsPort } from "../lib/metrics-port.js";
 import type { KeyRepo, ProviderKeyRow } from "../store/ports.js";
 import { type Actor, type AuditLog, SYSTEM_ACTOR } from "../audit/audit-log.js";
 
@@ -8,7 +9,12 @@ export type KeyHealthDeps = {
   keys: Pick<KeyRepo, "setStatus">;
   auditLog: AuditLog;
   clock: Clock;
+  /** Told about every status change this service makes (default: counts nothing). */
+  metrics?: Pick<MetricsPort, "keyStatusChanged">;
 };
+
+/** Status changes remembered so that late calls holding the old row do not write them again (bounded; forgetting one costs only a no-op write). */
+const MAX_REMEMBERED_CHANGES = 1_024;
 
 const EVENT_FOR_STATUS: Partial<Record<KeyStatus, AuditEventType>> = {
   invalid: "key.invalidated",
@@ -39,7 +45,15 @@ export function undecryptableDetail(error: DecryptError): string {
  * @returns the updated row when this call changed the status; `undefined` when it already had it
  *   (or the key is gone)
  */
-export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
+export function createKeyHealth({ keys, auditLog, clock, metrics }: KeyHealthDeps) {
+  // Every write goes through the key cache's change announcement (a Redis round trip and a
+  // version bump on every instance), even one the compare-and-set then finds already made. So
+  // callers holding the same row version join the change in flight, and a row version already
+  // changed is not written again: a revoked key costs one announcement per instance, not one per
+  // call in flight on it.
+  const inFlight = new Map<string, Promise<ProviderKeyRow | undefined>>();
+  const done = new Set<string>();
+
   async function markStatus(
     row: ProviderKeyRow,
     status: Exclude<KeyStatus, "valid" | "unverified">,
@@ -47,10 +61,27 @@ export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<ProviderKeyRow | undefined> {
     if (row.status === status) return undefined;
+    const change = `${row.id} ${row.updatedAt} ${row.statusChangedAt} ${status}`;
+    if (done.has(change)) return undefined;
+    const joined = inFlight.get(change);
+    if (joined !== undefined) {
+      await joined.catch(() => undefined);
+      return undefined;
+    }
     const type = EVENT_FOR_STATUS[status];
     const events = type === undefined ? [] : [auditLog.event(row.owner, type, actor, { keyId: row.id, detail: { provider: row.provider, reason: statusDetail } })];
-    // Only if the status is still different: concurrent calls that learn the same thing change it once.
-    return keys.setStatus(row.owner, row.id, { status, statusDetail, at: clock.now().toISOString(), onlyIfDifferent: true }, events);
+    // Only if the status is still different: instances that learn the same thing change it once.
+    const write = keys.setStatus(row.owner, row.id, { status, statusDetail, at: clock.now().toISOString(), onlyIfDifferent: true }, events);
+    inFlight.set(change, write);
+    try {
+      const changed = await write;
+      if (changed !== undefined) metrics?.keyStatusChanged(row.provider, status);
+      if (done.size >= MAX_REMEMBERED_CHANGES) done.clear();
+      done.add(change);
+      return changed;
+    } finally {
+      inFlight.delete(change);
+    }
   }
 
   /** Marks a key whose stored secret did not open, with a detail that says who can repair it. */

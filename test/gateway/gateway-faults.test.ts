@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { estimateTokensOfBytes } from "../../src/lib/usage.js";
 import { costOf, loadPriceTable } from "../../src/usage/pricing.js";
 import {
   anthropicVia,
@@ -200,7 +201,7 @@ describe("gateway faults: retries, broken streams, revoked keys", () => {
     expect(records[0]).toMatchObject({ status: "error", httpStatus: 500, costNanoUsd: null });
   });
 
-  it("an OpenAI stream cut mid-way: the SDK's iteration throws, the record is partial", async () => {
+  it("an OpenAI stream cut mid-way: the SDK's iteration throws, the record is partial and charged for what was streamed (estimated)", async () => {
     const user = await newUser("premium");
     const key = await storeKey(keyport, user, "openai");
     keyport.mock.injectFault({ kind: "reset-mid-stream", afterEvents: 3, match: { path: CHAT, key: key.apiKey } });
@@ -218,8 +219,14 @@ describe("gateway faults: retries, broken streams, revoked keys", () => {
 
     const records = await settledUsage(keyport, barrier, user.owner, 1);
     expect(records).toHaveLength(1);
-    // The usage chunk comes last, so nothing was reported before the cut: unknown, not zero.
-    expect(records[0]).toMatchObject({ status: "partial", streamed: true, inputTokens: null, outputTokens: null, costNanoUsd: null });
+    // The usage chunk comes last, so nothing was reported before the cut: the output is the two
+    // words streamed (a delta is about a token), the input estimated from the request's bytes.
+    const sent = upstreamRequests(keyport.mock, { key: key.apiKey, marker: user.marker, path: CHAT })[0];
+    const inputTokens = estimateTokensOfBytes(Buffer.byteLength(JSON.stringify(sent?.body)));
+    expect(records[0]).toMatchObject({ status: "partial", streamed: true, inputTokens, outputTokens: 2 });
+    const usage = { inputTokens, outputTokens: 2, cachedInputTokens: undefined, cacheWriteTokens: undefined };
+    expect(records[0]?.costNanoUsd).toBe(costOf(usage, priceTable.pricesFor("openai", "gpt-4o-mini")));
+    expect(records[0]?.costNanoUsd).toBeGreaterThan(0);
   });
 
   it("a stream cut before its first event: the client still gets an error event, and the record notes that bytes were sent", async () => {
@@ -238,22 +245,25 @@ describe("gateway faults: retries, broken streams, revoked keys", () => {
 
     const records = await settledUsage(keyport, barrier, user.owner, 1);
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ status: "partial", httpStatus: 200, streamed: true, inputTokens: null });
+    // Nothing streamed: no output; the input is the request's estimate (the provider read it).
+    expect(records[0]).toMatchObject({ status: "partial", httpStatus: 200, streamed: true, outputTokens: 0 });
+    expect(records[0]?.inputTokens).toBeGreaterThan(0);
     // The status line, headers and the error event reached the client: "nothing was sent" (null) is wrong.
     expect(records[0]?.ttfbMs).not.toBeNull();
   });
 
-  it("an Anthropic stream cut mid-way: the SDK's iteration throws, the record keeps the input from message_start", async () => {
+  it("an Anthropic stream cut mid-way: the SDK's iteration throws, the record keeps the input from message_start and counts the deltas streamed", async () => {
     const user = await newUser("premium");
     const key = await storeKey(keyport, user, "anthropic");
-    keyport.mock.injectFault({ kind: "reset-mid-stream", afterEvents: 4, match: { path: MESSAGES, key: key.apiKey } });
+    // message_start, content_block_start, ping and three deltas: the closing message_delta never comes.
+    keyport.mock.injectFault({ kind: "reset-mid-stream", afterEvents: 6, match: { path: MESSAGES, key: key.apiKey } });
     const body = { ...messagesBody(user), stream: true as const };
 
     const received = await drain(await anthropicVia(keyport, user.token).messages.create(body));
     expect(received.error).toBeInstanceOf(Anthropic.APIError);
     expect(received.error).not.toBeInstanceOf(Anthropic.APIConnectionError);
     expect(received.error).toMatchObject({ error: { type: "error", error: { type: "api_error" } } });
-    expect(received.items.map((event) => event.type)).toEqual(["message_start", "content_block_start", "content_block_delta"]);
+    expect(received.items.map((event) => event.type)).toEqual(["message_start", "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta"]);
     expect(received.items.some((event) => event.type === "message_stop")).toBe(false);
 
     const start = received.items[0];
@@ -263,10 +273,12 @@ describe("gateway faults: retries, broken streams, revoked keys", () => {
     expect(records).toHaveLength(1);
     const inputTokens = usage.input_tokens + (usage.cache_read_input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0);
     expect(inputTokens).toBeGreaterThan(0);
-    expect(records[0]).toMatchObject({ status: "partial", streamed: true, inputTokens, outputTokens: usage.output_tokens });
+    // message_start says 1 output token; three deltas were streamed, about a token each.
+    expect(usage.output_tokens).toBe(1);
+    expect(records[0]).toMatchObject({ status: "partial", streamed: true, inputTokens, outputTokens: 3 });
     expect(records[0]?.costNanoUsd).toBe(
       costOf(
-        { inputTokens, outputTokens: usage.output_tokens, cachedInputTokens: usage.cache_read_input_tokens ?? 0, cacheWriteTokens: usage.cache_creation_input_tokens ?? 0 },
+        { inputTokens, outputTokens: 3, cachedInputTokens: usage.cache_read_input_tokens ?? 0, cacheWriteTokens: usage.cache_creation_input_tokens ?? 0 },
         priceTable.pricesFor("anthropic", "claude-haiku-4-5"),
       ),
     );
@@ -410,7 +422,7 @@ describe("gateway faults: the client goes away mid-stream", () => {
     await Promise.race([call.closed, timeout]).finally(() => clearTimeout(timer));
   }
 
-  it("aborting an OpenAI stream aborts the upstream request; the record says client_aborted", async () => {
+  it("aborting an OpenAI stream aborts the upstream request; the record says client_aborted and charges what was streamed", async () => {
     const user = await newUser("premium");
     const controller = new AbortController();
     const callIndex = upstream.calls.length;
@@ -431,7 +443,13 @@ describe("gateway faults: the client goes away mid-stream", () => {
     await upstreamClosed(callIndex);
     const records = await waitForUsage(keyport, user.owner, 1);
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ status: "client_aborted", streamed: true, source: "platform" });
+    // One word streamed: one output token; the input estimated from the bytes sent upstream.
+    const inputTokens = estimateTokensOfBytes(await (upstream.calls[callIndex]?.bodyBytes ?? Promise.resolve(0)));
+    expect(inputTokens).toBeGreaterThan(0);
+    expect(records[0]).toMatchObject({ status: "client_aborted", streamed: true, source: "platform", inputTokens, outputTokens: 1 });
+    const usage = { inputTokens, outputTokens: 1, cachedInputTokens: undefined, cacheWriteTokens: undefined };
+    expect(records[0]?.costNanoUsd).toBe(costOf(usage, priceTable.pricesFor("openai", "gpt-4o-mini")));
+    expect(records[0]?.costNanoUsd).toBeGreaterThan(0);
   });
 
   it("aborting an Anthropic stream aborts the upstream request; the record keeps what was streamed", async () => {

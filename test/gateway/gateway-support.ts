@@ -214,6 +214,8 @@ export type StalledCall = {
   path: string;
   /** Resolves when the caller closed the connection before the stream was finished. */
   closed: Promise<void>;
+  /** The request body's length in bytes, once it has arrived. */
+  bodyBytes: Promise<number>;
 };
 
 /** An upstream that starts a stream and then stalls, to see whether Keyport lets go of it. */
@@ -237,10 +239,16 @@ export async function startStallingUpstream(): Promise<StallingUpstream> {
   const calls: StalledCall[] = [];
   const open = new Set<ServerResponse>();
   const server = createServer((request, response) => {
-    request.resume();
+    let received = 0;
+    const bodyBytes = new Promise<number>((resolve) => {
+      request.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+      });
+      request.on("end", () => resolve(received));
+    });
     const path = (request.url ?? "").split("?")[0] ?? "";
     const closed = new Promise<void>((resolve) => response.on("close", () => resolve()));
-    calls.push({ path, closed });
+    calls.push({ path, closed, bodyBytes });
     open.add(response);
     response.on("close", () => open.delete(response));
     response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });

@@ -125,7 +125,11 @@ describe("gateway tiers: which key serves a call", () => {
       await storeKey(keyport, community, "anthropic");
       const notAllowed = await anthropicVia(keyport, community.token).messages.create(messagesBody(community)).catch((error: unknown) => error);
       expect(notAllowed).toBeInstanceOf(Anthropic.PermissionDeniedError);
-      expect(notAllowed).toMatchObject({ status: 403, message: expect.stringMatching(/platform key, which is not configured/) });
+      expect(notAllowed).toMatchObject({ status: 403, message: expect.stringMatching(/platform key, which is not configured for anthropic/) });
+      // Adding a key would not help on this plan: the message does not send the user to add one.
+      expect((notAllowed as Error).message).not.toMatch(/add your own/i);
+      expect((notAllowed as Error).message).toMatch(/Your plan does not use your own API keys\./);
+      expect((noKey as Error).message).toMatch(/add your own API key in Settings\./);
 
       expect(upstreamRequests(keyport.mock, { marker: premium.marker })).toEqual([]);
       expect(upstreamRequests(keyport.mock, { marker: community.marker })).toEqual([]);
@@ -158,6 +162,8 @@ describe("gateway tiers: which key serves a call", () => {
       expect(refusal).toBeInstanceOf(OpenAI.RateLimitError);
       if (!(refusal instanceof OpenAI.RateLimitError)) return;
       expect(refusal.error).toEqual({ message: expect.stringContaining("10 requests per minute"), type: "requests", param: null, code: "rate_limit_exceeded" });
+      // A community plan does not use the owner's own keys, so the refusal does not suggest adding one.
+      expect(refusal.message).not.toMatch(/add your own/i);
       expect(refusal.headers.get("ratelimit-limit")).toBe("10");
       expect(refusal.headers.get("ratelimit-remaining")).toBe("0");
       const reset = refusal.headers.get("ratelimit-reset");

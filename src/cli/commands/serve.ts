@@ -10,27 +10,29 @@ import { createLogger } from "../../lib/logger.js";
 import { portalLinkUrl } from "../../portal/portal-sessions.js";
 import { MasterKeyMismatchError } from "../../vault/master-key-check.js";
 import { developmentBanner } from "../banner.js";
+import { badUsage } from "../command-help.js";
 import { commitDevSecrets } from "../commit-dev-secrets.js";
 import { type Demo, DEMO_OPENAI_KEY, startDemo } from "../demo.js";
 import { ADMIN_TOKEN_FILE } from "../dev-secrets.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
 
-/** How long in-flight requests get to finish after SIGTERM before the process exits anyway. */
-const SHUTDOWN_DEADLINE_MS = 30_000;
+/**
+ * What a shutdown may take beyond its delay and drain timeout: the error events of cut streams,
+ * the last usage batch, closing the pools. Whatever the flush misses is in the usage journal.
+ */
+const SHUTDOWN_FLUSH_MS = 4_000;
 /** The development banner's Settings link lasts longer than an operator's: it is read, then clicked. */
 const BANNER_LINK_TTL_SECONDS = 3600;
 /** The user the development banner is for. */
 const DEMO_SUB = "demo";
 const DEMO_TIER = "premium";
 
-const USAGE = "usage: keyport serve [--demo]\n";
-
 export async function runServeCommand(argv: string[] = []): Promise<number> {
   let isDemo: boolean;
   try {
     isDemo = parseArgs({ args: argv, options: { demo: { type: "boolean", default: false } }, strict: true }).values.demo;
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : "bad arguments"}\n${USAGE}`);
+    process.stderr.write(badUsage("serve", error instanceof Error ? error.message : "bad arguments"));
     return 2;
   }
   const processEnv = readProcessEnv();
@@ -84,15 +86,18 @@ export async function runServeCommand(argv: string[] = []): Promise<number> {
 
   return new Promise((resolve) => {
     const shutdown = (signal: string) => {
-      app.logger.info({ signal }, "shutting down");
+      // Ctrl-C at a terminal stops at once; the delay is for SIGTERM from an orchestrator.
+      const skipDelay = signal === "SIGINT";
+      const deadlineMs = (skipDelay ? 0 : config.shutdown.delayMs) + config.shutdown.drainTimeoutMs + SHUTDOWN_FLUSH_MS;
+      app.logger.info({ signal, deadlineMs }, "shutting down");
       const deadline = setTimeout(() => {
-        app.logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, "shutdown deadline passed; closing the remaining connections");
+        app.logger.error({ deadlineMs }, "shutdown deadline passed; closing the remaining connections");
         app.http.server.closeAllConnections();
         resolve(1);
-      }, SHUTDOWN_DEADLINE_MS);
+      }, deadlineMs);
       deadline.unref();
       app
-        .close()
+        .close({ skipDelay })
         .then(() => demo?.mock.close())
         .then(
           () => resolve(0),

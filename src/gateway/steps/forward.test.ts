@@ -62,8 +62,10 @@ function callWith(upstream: UpstreamClient, url = "/openai/v1/chat/completions")
     credential: CREDENTIAL,
     limitHeaders: {},
     reservation: undefined,
+    journal: undefined,
     servedBy: undefined,
     outcome: undefined,
+    upstreamMs: 0,
   };
 }
 

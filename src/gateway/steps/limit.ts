@@ -1,15 +1,19 @@
 import type { Principal } from "../../auth/principal.js";
+import type { UpgradeConfig } from "../../config/portal-config.js";
 import type { Tier } from "../../config/tiers.js";
 import { AppError } from "../../lib/errors.js";
 import type { TierLimiter, TierLimitResult } from "../../limits/tier-limiter.js";
 import type { Credential } from "../call-context.js";
 import type { GatewayLog } from "../gateway-request.js";
+import { nextStepAdvice } from "./key-advice.js";
 
 export type LimitDeps = {
   tierLimiter: TierLimiter;
   tiers: Readonly<Record<string, Tier>>;
   /** When the limiter's backend is down: `open` lets calls through, `closed` refuses them. */
   rateLimitOnError: "open" | "closed";
+  /** The operator's upgrade hint, for plans that do not use the owner's own keys. */
+  upgrade: UpgradeConfig;
 };
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -26,6 +30,7 @@ export async function limitPlatformCall(
   deps: LimitDeps,
 ): Promise<Readonly<Record<string, string>>> {
   if (credential.source === "byok") return NO_HEADERS;
+  const { reason } = credential;
   const tier = deps.tiers[principal.tier];
   if (tier === undefined) throw new AppError("forbidden", "Unknown tier.");
   let result: TierLimitResult;
@@ -44,7 +49,7 @@ export async function limitPlatformCall(
   if (!result.allowed) {
     throw new AppError(
       "rate_limited",
-      `Rate limit reached for the platform key: ${result.limit} requests per ${result.window} on your plan. Retry in ${result.resetSeconds}s, or add your own API key.`,
+      `Rate limit reached for the platform key: ${result.limit} requests per ${result.window} on your plan. Retry in ${result.resetSeconds}s${reason === "byok_not_allowed" ? ". " : ", or "}${nextStepAdvice(reason, deps.upgrade)}`,
       { headers: { ...headers, "retry-after": String(result.resetSeconds) } },
     );
   }

@@ -3,6 +3,7 @@ import type { ProviderId } from "../../lib/domain.js";
 import { newId } from "../../lib/ids.js";
 import { NO_USAGE, type Usage } from "../../lib/usage.js";
 import type { UnitPrices, UsageRecord } from "../../store/ports.js";
+import type { JournalTicket, UsageJournal } from "../../usage/usage-journal.js";
 import type { CallContext } from "../call-context.js";
 import type { CallBudget } from "./budget.js";
 
@@ -24,8 +25,32 @@ export type RecordDeps = {
   recordUsage: (record: UsageRecord) => void;
   pricing: Pricing;
   budget: CallBudget | undefined;
+  /** The usage journal (a record survives the process being killed); `undefined` writes none. */
+  journal: UsageJournal | undefined;
   onCallEnd: readonly CallEndListener[];
 };
+
+/**
+ * The journal's start line, written before the call goes upstream: the record's id, who pays and
+ * what was reserved, so a restart can record the call even if this process dies before it ends.
+ */
+export function journalStart(call: Readonly<CallContext>, deps: RecordDeps): JournalTicket | undefined {
+  if (deps.journal === undefined) return undefined;
+  const credential = call.credential;
+  return deps.journal.start({
+    id: newId("use", call.createdAt.getTime()),
+    createdAt: call.createdAt.toISOString(),
+    requestId: call.request.id,
+    owner: call.principal?.owner ?? "",
+    keyId: credential?.keyId ?? null,
+    source: credential?.source ?? "platform",
+    provider: call.adapter.id,
+    endpoint: call.endpoint.name,
+    model: call.prepared?.model ?? "",
+    streamed: call.prepared?.stream === true,
+    reservedNanoUsd: call.reservation?.reservedNanoUsd ?? null,
+  });
+}
 
 /**
  * The last step of every call: one usage record for a call that reached the provider at least
@@ -40,12 +65,10 @@ export function finishCall(call: Readonly<CallContext>, deps: RecordDeps): void 
     else deps.budget.settle(call.reservation, record);
   }
   if (record !== undefined) deps.recordUsage(record);
+  // After the record is queued: the journal's segment may go once the writer has committed it.
+  if (call.journal !== undefined) deps.journal?.end(call.journal, record);
+  // The access log line (gateway/access-log.ts) and the metrics are listeners.
   for (const listener of deps.onCallEnd) listener(call, record);
-  const { log } = call.request;
-  // Per-call lines only at debug or trace: at the default level the hot path writes no log.
-  if (log.level === "debug" || log.level === "trace") {
-    log.debug({ route: call.request.routePath, status: call.response.statusCode, source: call.credential?.source, outcome: call.outcome?.status }, "gateway call");
-  }
 }
 
 /**
@@ -64,7 +87,7 @@ export function toUsageRecord(call: Readonly<CallContext>, pricing: Pricing, now
   const usage = isFree ? FREE_USAGE : (outcome?.usage ?? NO_USAGE);
   const firstByteAtMs = outcome?.firstByteAtMs ?? null;
   return {
-    id: newId("use", call.createdAt.getTime()),
+    id: call.journal?.id ?? newId("use", call.createdAt.getTime()),
     owner: call.principal?.owner ?? "",
     keyId: servedBy?.keyId ?? null,
     source: servedBy?.source ?? "platform",

@@ -3,7 +3,8 @@ import { performance } from "node:perf_hooks";
 import { AppError } from "../../lib/errors.js";
 import type { Redacted } from "../../lib/redacted.js";
 import { scrubSecretFragments, scrubSecrets } from "../../lib/scrub.js";
-import { NO_USAGE } from "../../lib/usage.js";
+import type { CuttableStream, StreamRegistry } from "../../lib/lifecycle.js";
+import { cutStreamUsage, estimateTokensOfBytes, NO_USAGE } from "../../lib/usage.js";
 import type { StreamObserver } from "../../providers/spec.js";
 import { plainStreamObserver } from "../../providers/gateway-common.js";
 import type { BodySink, UpstreamBody, UpstreamResponse } from "../../providers/upstream-client.js";
@@ -14,6 +15,8 @@ import { relayedResponseHeaders } from "./response-headers.js";
 export type RelayDeps = {
   /** Every configured platform key: scrubbed out of relayed error bodies whichever key served. */
   platformSecrets: readonly Redacted<string>[];
+  /** Running streams, so a shutdown can end those still going at its drain deadline. */
+  streams: StreamRegistry;
 };
 
 /** The provider's answers the relay sends on (a call without any answer is a failure, not a relay). */
@@ -36,7 +39,7 @@ export async function relay(call: Readonly<CallContext>, answer: ProviderAnswer,
   const isStream = String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
   const keepContentLength = !isStream && call.prepared?.hideUsageChunk !== true;
   response.writeHead(upstream.status, relayedResponseHeaders(upstream.headers, adapter.responseHeaders, { source: credential.source, keepContentLength }, ours));
-  return isStream ? relayStream(call, upstream) : relayBody(call, upstream);
+  return isStream ? relayStream(call, upstream, deps.streams) : relayBody(call, upstream);
 }
 
 /** Keyport's own response headers: which key served, the call's id, and the platform rate limits. */
@@ -46,14 +49,20 @@ function ourHeaders(call: Readonly<CallContext>, credential: Credential): Record
 
 /**
  * Server-sent events go out as they arrive; the observer reads usage on the side. A body in an
- * encoding the upstream client could not decode passes through unobserved (usage unknown).
+ * encoding the upstream client could not decode passes through unobserved (usage unknown). A
+ * stream that does not end on its own (client gone, provider cut, shutdown deadline) is charged
+ * for what was streamed (`cutStreamUsage`).
  */
-async function relayStream(call: Readonly<CallContext>, upstream: UpstreamResponse): Promise<CallOutcome> {
+async function relayStream(call: Readonly<CallContext>, upstream: UpstreamResponse, streams: StreamRegistry): Promise<CallOutcome> {
   const { response, cancellation } = call;
   const isOpaque = upstream.headers["content-encoding"] !== undefined;
   const observer = isOpaque ? plainStreamObserver() : call.endpoint.createStreamObserver({ hideUsageChunk: call.prepared?.hideUsageChunk === true });
   const pump = new StreamPump(upstream.body, response, observer);
-  const completed = await new Promise<boolean>((resolve) => pump.start(resolve));
+  const completed = await new Promise<boolean>((resolve) => {
+    pump.start(resolve);
+    streams.trackStream(pump);
+  });
+  streams.untrackStream(pump);
   const outcome: CallOutcome = {
     status: "ok",
     httpStatus: upstream.status,
@@ -72,14 +81,22 @@ async function relayStream(call: Readonly<CallContext>, upstream: UpstreamRespon
     response.end(tail.length > 0 ? tail : undefined);
     return outcome;
   }
+  outcome.usage = cutStreamUsage(observer.usage(), observer.outputDeltas(), estimateTokensOfBytes(call.prepared?.body?.length ?? 0));
   if (cancellation.aborted) {
     outcome.status = "client_aborted";
     upstream.body.destroy();
     return outcome;
   }
+  outcome.firstByteAtMs ??= performance.now();
+  if (pump.wasCut) {
+    // The shutdown's drain deadline: the provider's own "overloaded" error, so clients retry elsewhere.
+    outcome.status = "shutdown_cut";
+    upstream.body.destroy();
+    response.end(call.adapter.renderStreamError(new AppError("shutting_down", "This Keyport instance is shutting down; the stream was cut. Retry the request.")));
+    return outcome;
+  }
   // The upstream broke mid-stream: end the client's stream with an error event, never a clean end.
   outcome.status = "partial";
-  outcome.firstByteAtMs ??= performance.now();
   response.end(call.adapter.renderStreamError(new AppError("upstream_error", "The provider connection was interrupted mid-stream.")));
   return outcome;
 }
@@ -105,11 +122,13 @@ async function relayBody(call: Readonly<CallContext>, upstream: UpstreamResponse
 
 /**
  * Moves a stream's events to the client as they arrive, through the observer, honouring
- * backpressure; `done(true)` when the body ended, `done(false)` when it failed or was aborted
- * first. A class, so a call allocates one object instead of a closure per callback.
+ * backpressure; `done(true)` when the body ended, `done(false)` when it failed, was aborted or
+ * was cut first (only the first call counts: the promise it resolves settles once). A class, so a call allocates one object instead of a closure per callback.
  */
-class StreamPump implements BodySink {
+class StreamPump implements BodySink, CuttableStream {
   firstByteAtMs: number | null = null;
+  /** Ended by the shutdown's drain deadline, not by the provider or the client. */
+  wasCut = false;
   #waitingForDrain = false;
   #done: (completed: boolean) => void = () => {};
   readonly #body: UpstreamBody;
@@ -148,6 +167,11 @@ class StreamPump implements BodySink {
   }
 
   onError(): void {
+    this.#done(false);
+  }
+
+  cut(): void {
+    this.wasCut = true;
     this.#done(false);
   }
 }

@@ -3,9 +3,11 @@ import type { Tier } from "../../config/tiers.js";
 import type { Envelope } from "../../crypto/envelope.js";
 import { DecryptError } from "../../crypto/decrypt-error.js";
 import type { ProviderId } from "../../lib/domain.js";
+import type { UpgradeConfig } from "../../config/portal-config.js";
 import { AppError } from "../../lib/errors.js";
 import type { Redacted } from "../../lib/redacted.js";
 import type { DataKeyRepo, KeyRepo, ProviderKeyRow } from "../../store/ports.js";
+import { nextStepAdvice } from "./key-advice.js";
 import type { KeyHealth } from "../../vault/key-health.js";
 import { createKeyOpener, type KeyOpener } from "../../vault/open-key.js";
 import type { Credential, PlatformReason } from "../call-context.js";
@@ -25,6 +27,8 @@ export type KeySelectorDeps = {
   platformKeys: Readonly<Record<ProviderId, Redacted<string> | undefined>>;
   tiers: Readonly<Record<string, Tier>>;
   keyHealth: Pick<KeyHealth, "markUndecryptable">;
+  /** The operator's upgrade hint, for plans that do not use the owner's own keys. */
+  upgrade: UpgradeConfig;
 };
 
 const USABLE = new Set(["valid", "unverified"]);
@@ -33,7 +37,7 @@ const USABLE = new Set(["valid", "unverified"]);
  * Which key serves a call, and why. The only place that decides between the owner's key and the
  * platform's: nothing else reads a platform key.
  */
-export function createKeySelector({ keys, dataKeys, envelope, cache, platformKeys, tiers, keyHealth }: KeySelectorDeps) {
+export function createKeySelector({ keys, dataKeys, envelope, cache, platformKeys, tiers, keyHealth, upgrade }: KeySelectorDeps) {
   function loadActive(owner: string, provider: ProviderId): ActiveKeyRecord | Promise<ActiveKeyRecord> {
     return cache.get(owner, provider, async () => {
       const row = await keys.findActive(owner, provider);
@@ -51,8 +55,12 @@ export function createKeySelector({ keys, dataKeys, envelope, cache, platformKey
   function platform(provider: ProviderId, reason: PlatformReason): Credential {
     const apiKey = platformKeys[provider];
     if (apiKey === undefined) {
-      const hint = reason === "byok_not_allowed" ? " (your plan uses the platform key, which is not configured)" : "";
-      throw new AppError("no_key_available", `No API key available for ${provider}: add your own key in Settings${hint}.`);
+      const advice = nextStepAdvice(reason, upgrade);
+      const message =
+        reason === "byok_not_allowed"
+          ? `No API key available for ${provider}: your plan uses the platform key, which is not configured for ${provider}. ${advice}`
+          : `No API key available for ${provider}: ${advice}`;
+      throw new AppError("no_key_available", message);
     }
     return { source: "platform", keyId: null, reason, apiKey };
   }

@@ -30,8 +30,9 @@ export function classifyAnthropicError(status: number, body: Buffer): ProviderEr
 /**
  * Keyport's error codes as Anthropic error types, by status as Anthropic documents them: 400
  * `invalid_request_error`, 401 `authentication_error`, 403 `permission_error`, 404
- * `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error`, 500 `api_error`
- * (`overloaded_error` is for 529 only, which Keyport never sends). Statuses Anthropic does not
+ * `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error`, 500 `api_error`,
+ * `overloaded_error` (Anthropic's 529; Keyport uses it only for `shutting_down`, which ends a
+ * stream cut at a shutdown: the SDKs and clients retry it elsewhere). Statuses Anthropic does not
  * list (409, 415, 422) are `invalid_request_error`; 502/503/504 are `api_error`. The
  * `@anthropic-ai/sdk` picks its error class from the status alone.
  *
@@ -62,6 +63,7 @@ const ANTHROPIC_ERROR_TYPES: Readonly<Record<ErrorCode, string>> = {
   upstream_error: "api_error",
   unavailable: "api_error",
   upstream_timeout: "api_error",
+  shutting_down: "overloaded_error",
 };
 
 /** Renders a Keyport error in Anthropic's envelope (see {@link ANTHROPIC_ERROR_TYPES}). */

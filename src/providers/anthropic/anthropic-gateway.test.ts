@@ -235,6 +235,16 @@ describe("stream observer", () => {
     expect(result.pushed[0]).toBe(cut);
   });
 
+  it("counts the content_block_delta events streamed (the estimate of a cut stream's output)", () => {
+    const deltas = (STREAM.toString("utf8").match(/^event: content_block_delta\r?$/gm) ?? []).length;
+    expect(deltas).toBeGreaterThan(3);
+    expect(observe([STREAM]).observer.outputDeltas()).toBe(deltas);
+    expect(observe([before(CACHE_STREAM, "message_delta")]).observer.outputDeltas()).toBe(
+      (before(CACHE_STREAM, "message_delta").toString("utf8").match(/^event: content_block_delta\r?$/gm) ?? []).length,
+    );
+    expect(observe([before(STREAM, "content_block_delta")]).observer.outputDeltas()).toBe(0);
+  });
+
   it("flags an error event inside a 200 stream and keeps the usage seen before it", () => {
     const result = observe([OVERLOADED_STREAM]);
     expect(result.observer.sawError()).toBe(true);
@@ -289,6 +299,7 @@ describe("renderError", () => {
     ["internal", 500, "api_error"],
     ["upstream_error", 502, "api_error"],
     ["upstream_timeout", 504, "api_error"],
+    ["shutting_down", 503, "overloaded_error"],
   ] as const)("renders %s as %i %s", (code, status, type) => {
     const rendered = gateway.renderError(new AppError(code, "Safe message.", { internal: { detail: "internal-only" } }));
     expect(rendered.status).toBe(status);

@@ -74,10 +74,12 @@ function createAnthropicInspector(): SseInspector {
   let fields: UsageFields = { input: undefined, cacheRead: undefined, cacheWrite: undefined, output: undefined };
   let model: string | undefined;
   let sawError = false;
+  let outputDeltas = 0;
   return {
     inspect(event) {
       const name = readSseEventName(event);
       if (name === "error") sawError = true;
+      if (name === "content_block_delta") outputDeltas += 1;
       if (name !== "message_start" && name !== "message_delta") return "keep";
       const json = readEventFields(event, name === "message_start" ? START_EVENT_FIELDS : DELTA_EVENT_FIELDS);
       if (json === undefined) return "keep";
@@ -98,5 +100,6 @@ function createAnthropicInspector(): SseInspector {
     usage: () => toUsage(fields),
     model: () => model,
     sawError: () => sawError,
+    outputDeltas: () => outputDeltas,
   };
 }

@@ -76,6 +76,7 @@ const OPENAI_ERROR_FIELDS: Readonly<Record<ErrorCode, { type: string; code: stri
   internal: { type: "server_error", code: "internal" },
   upstream_error: { type: "server_error", code: "upstream_error" },
   unavailable: { type: "server_error", code: "unavailable" },
+  shutting_down: { type: "server_error", code: "shutting_down" },
   upstream_timeout: { type: "server_error", code: "upstream_timeout" },
 };
 

@@ -306,6 +306,19 @@ describe("chat stream observer without hiding", () => {
     expect(observe("chat.completions", [unterminated]).usage).toEqual(CHAT_USAGE);
   });
 
+  it("counts the output deltas streamed (the estimate of a cut stream's output): text, refusal and tool arguments, never an empty role chunk", () => {
+    const words = CHAT_STREAM.toString("utf8").match(/"content":"[^"]/g) ?? [];
+    expect(words.length).toBeGreaterThan(3);
+    expect(observe("chat.completions", [CHAT_STREAM]).observer.outputDeltas()).toBe(words.length);
+    const firstTwoEvents = CHAT_STREAM.subarray(0, CHAT_STREAM.indexOf("\n\n", CHAT_STREAM.indexOf("\n\n") + 2) + 2);
+    expect(observe("chat.completions", [firstTwoEvents]).observer.outputDeltas()).toBe(1);
+    const tool = Buffer.from('data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a"}}]}}]}\n\n');
+    const refusal = Buffer.from('data: {"choices":[{"index":0,"delta":{"refusal":"No"}}]}\n\n');
+    const role = Buffer.from('data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null}}]}\n\n');
+    expect(observe("chat.completions", [role, tool, refusal]).observer.outputDeltas()).toBe(2);
+    expect(observe("responses", [RESPONSES_STREAM]).observer.outputDeltas()).toBe(10);
+  });
+
   it("flags an error chunk inside a 200 stream", () => {
     const error = Buffer.from('data: {"error":{"message":"boom","type":"server_error","param":null,"code":null}}\n\n');
     const firstEvent = CHAT_STREAM.subarray(0, CHAT_STREAM.indexOf("\n\n") + 2);
@@ -439,6 +452,7 @@ describe("renderError", () => {
     ["internal", 500, "server_error", "internal"],
     ["upstream_error", 502, "server_error", "upstream_error"],
     ["upstream_timeout", 504, "server_error", "upstream_timeout"],
+    ["shutting_down", 503, "server_error", "shutting_down"],
   ] as const)("renders %s as %i %s/%s", (code, status, type, openAiCode) => {
     const error = new AppError(code, "Safe message.", { internal: { detail: "internal-only" } });
     const rendered = gateway.renderError(error);

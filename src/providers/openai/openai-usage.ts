@@ -7,6 +7,9 @@ import { readSseEventName, startsWithBytes } from "../sse.js";
 const USAGE_KEY = Buffer.from('"usage":');
 /** How OpenAI sends an error inside a chat stream: a data-only event whose object starts with `error`. */
 const ERROR_CHUNK_PREFIX = Buffer.from('data: {"error"');
+/** Where a chat chunk carries generated text or tool-call arguments (an empty string is no output). */
+const CHAT_OUTPUT_KEYS = [Buffer.from('"content":"'), Buffer.from('"arguments":"'), Buffer.from('"refusal":"')];
+const QUOTE = 0x22;
 
 /** The fields of a JSON answer that usage is read from; the rest is relayed unread. */
 const ANSWER_FIELDS = [fieldName("model"), fieldName("usage")];
@@ -79,9 +82,11 @@ function createOpenAiInspector(isResponses: boolean, isFiltering: boolean): SseI
   let usage: Usage = NO_USAGE;
   let model: string | undefined;
   let sawError = false;
+  let outputDeltas = 0;
   return {
     inspect(event) {
       if (isResponses ? isResponsesErrorEvent(event) : startsWithBytes(event, ERROR_CHUNK_PREFIX)) sawError = true;
+      if (isResponses ? isResponsesDeltaEvent(event) : hasChatOutput(event)) outputDeltas += 1;
       if (!hasObjectField(event, USAGE_KEY)) return "keep";
       const json = readEventFields(event, isResponses ? RESPONSES_EVENT_FIELDS : CHAT_EVENT_FIELDS);
       if (json === undefined) return "keep";
@@ -96,7 +101,22 @@ function createOpenAiInspector(isResponses: boolean, isFiltering: boolean): SseI
     usage: () => usage,
     model: () => model,
     sawError: () => sawError,
+    outputDeltas: () => outputDeltas,
   };
+}
+
+/** Whether a chat chunk carries a non-empty text, refusal or tool-argument delta (a byte search, no parse). */
+function hasChatOutput(event: Buffer): boolean {
+  for (const key of CHAT_OUTPUT_KEYS) {
+    const at = event.indexOf(key);
+    if (at !== -1 && event[at + key.length] !== QUOTE) return true;
+  }
+  return false;
+}
+
+/** Responses API output arrives as `response.output_text.delta`, `response.function_call_arguments.delta`, … */
+function isResponsesDeltaEvent(event: Buffer): boolean {
+  return readSseEventName(event)?.endsWith(".delta") === true;
 }
 
 function isResponsesErrorEvent(event: Buffer): boolean {

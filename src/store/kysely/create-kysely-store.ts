@@ -9,6 +9,7 @@ import { createIdempotencyRepo } from "./idempotency-repo.js";
 import { createKeyRepo } from "./key-repo.js";
 import { createMasterKeyRepo } from "./master-key-repo.js";
 import { createNotificationRepo } from "./notification-repo.js";
+import { createOperatorRepo } from "./operator-repo.js";
 import { createPortalSessionRepo } from "./portal-session-repo.js";
 import type { Database } from "./schema.js";
 import { createUsageRepo } from "./usage-repo.js";
@@ -33,6 +34,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     portalSessions: createPortalSessionRepo(db),
     ownerLimits: createOwnerLimitsRepo(db),
     budgets: { ...createBudgetRepo(db), ...hooks.budgetWrites },
+    operator: createOperatorRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);
     },

@@ -7,7 +7,7 @@ import { toDailyRow, totalsPerDay, upsertDailyTotals } from "./usage-daily.js";
 import { summarizeUsage } from "./usage-summary.js";
 
 const USAGE_SOURCES = ["byok", "platform"] as const satisfies readonly UsageSource[];
-const USAGE_STATUSES = ["ok", "error", "partial", "client_aborted"] as const satisfies readonly UsageStatus[];
+const USAGE_STATUSES = ["ok", "error", "partial", "client_aborted", "shutdown_cut", "recovered"] as const satisfies readonly UsageStatus[];
 /** The name `client_aborted` had before it was renamed; older rows still hold it. */
 const LEGACY_CLIENT_ABORTED = "aborted";
 

@@ -3,7 +3,8 @@ import { useEffect, useId, useState } from "preact/hooks";
 import { messageOf } from "../client.js";
 import { ErrorNotice, Loading } from "../ui/status.js";
 import { useLoad } from "../ui/use-load.js";
-import { getLimits, LIMIT_FIELDS, type Limits, type LimitsChange, putLimits } from "./limits-api.js";
+import { getLimits, LIMIT_FIELDS, type Limits, type LimitsChange, putLimits, rotateWebhookSecret } from "./limits-api.js";
+import { SpendCard } from "./spend-card.js";
 
 type Field = (typeof LIMIT_FIELDS)[number];
 type Draft = Record<Field, string>;
@@ -48,6 +49,7 @@ export function LimitsPanel() {
   const [formError, setFormError] = useState<string | undefined>(undefined);
   const [saved, setSaved] = useState("");
   const [showSecret, setShowSecret] = useState(false);
+  const [rotating, setRotating] = useState(false);
   const baseId = useId();
 
   useEffect(() => {
@@ -104,9 +106,26 @@ export function LimitsPanel() {
     }
   }
 
+  async function rotate() {
+    setRotating(true);
+    setSaved("");
+    setFormError(undefined);
+    try {
+      await rotateWebhookSecret();
+      await reload();
+      setShowSecret(true);
+      setSaved("New signing secret made. The old one keeps signing webhooks next to it for 24 hours.");
+    } catch (error) {
+      setFormError(messageOf(error));
+    } finally {
+      setRotating(false);
+    }
+  }
+
   const secret = limits.data.webhookSecret;
   return (
     <div class="panel-body">
+      <SpendCard limits={limits.data} />
       <section class="card" aria-labelledby="limits-heading">
         <h2 id="limits-heading">Limits and notifications</h2>
         <form onSubmit={(event) => void submit(event)} noValidate>
@@ -144,6 +163,9 @@ export function LimitsPanel() {
                 <input id={`${baseId}-secret`} type={(showSecret ? "text" : "password") as "text"} value={secret} readOnly autocomplete="off" />
                 <button type="button" class="button-secondary" aria-pressed={showSecret} onClick={() => setShowSecret(!showSecret)}>
                   {showSecret ? "Hide" : "Show"}
+                </button>
+                <button type="button" class="button-secondary" disabled={rotating} onClick={() => void rotate()}>
+                  {rotating ? "Making a new secret…" : "New secret"}
                 </button>
               </div>
               <p class="hint">Check each webhook's signature with it (Standard Webhooks).</p>

@@ -1,0 +1,182 @@
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { newId } from "../lib/ids.js";
+import type { UsageRecord } from "../store/ports.js";
+import { type JournalStart, openUsageJournal, recordsOf, replayUsageJournals } from "./usage-journal.js";
+
+const directories: string[] = [];
+function tempDir(): string {
+  const directory = mkdtempSync(path.join(tmpdir(), "keyport-journal-"));
+  directories.push(directory);
+  return directory;
+}
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+function startOf(overrides: Partial<JournalStart> = {}): JournalStart {
+  return {
+    id: newId("use"),
+    createdAt: new Date().toISOString(),
+    requestId: newId("req"),
+    owner: "user:journal",
+    keyId: null,
+    source: "platform",
+    provider: "openai",
+    endpoint: "chat.completions",
+    model: "gpt-4o-mini",
+    streamed: true,
+    reservedNanoUsd: null,
+    ...overrides,
+  };
+}
+
+function recordOf(start: JournalStart, overrides: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    id: start.id,
+    owner: start.owner,
+    keyId: start.keyId,
+    source: start.source,
+    provider: start.provider,
+    endpoint: start.endpoint,
+    model: start.model,
+    inputTokens: 12,
+    outputTokens: 7,
+    cachedInputTokens: 0,
+    cacheWriteTokens: null,
+    costNanoUsd: 4_200,
+    prices: { inputNanoUsdPerMTok: 150_000_000, outputNanoUsdPerMTok: 600_000_000, cachedInputNanoUsdPerMTok: 75_000_000, cacheWriteNanoUsdPerMTok: 0 },
+    status: "ok",
+    httpStatus: 200,
+    latencyMs: 35,
+    ttfbMs: 20,
+    streamed: start.streamed,
+    requestId: start.requestId,
+    createdAt: start.createdAt,
+    ...overrides,
+  };
+}
+
+const noFlush = async () => undefined;
+
+describe("usage journal", () => {
+  it("records an ended call as its end line says, a call that never ended as recovered at its reservation, and nothing for a call that made no record", async () => {
+    const directory = tempDir();
+    const journal = openUsageJournal({ directory, flush: noFlush });
+    const ended = startOf();
+    const unended = startOf({ reservedNanoUsd: 90_000, streamed: false, keyId: "key_1", source: "byok" });
+    const unreserved = startOf();
+    const refused = startOf();
+    const endedTicket = journal.start(ended);
+    journal.start(unended);
+    journal.start(unreserved);
+    const refusedTicket = journal.start(refused);
+    journal.end(endedTicket, recordOf(ended));
+    journal.end(refusedTicket, undefined);
+    // As after a SIGKILL: the file is left as it is, and this process is "the next start".
+    await journal.close({ committed: false });
+
+    const inserted: UsageRecord[] = [];
+    const result = await replayUsageJournals(directory, async (records) => {
+      inserted.push(...records);
+    });
+    expect(result).toEqual({ files: 1, records: 3, recovered: 2 });
+    expect(inserted.find((record) => record.id === ended.id)).toEqual(recordOf(ended));
+    expect(inserted.find((record) => record.id === unended.id)).toMatchObject({
+      status: "recovered",
+      costNanoUsd: 90_000,
+      inputTokens: null,
+      outputTokens: null,
+      prices: null,
+      keyId: "key_1",
+      source: "byok",
+      streamed: false,
+      requestId: unended.requestId,
+      createdAt: unended.createdAt,
+    });
+    expect(inserted.find((record) => record.id === unreserved.id)).toMatchObject({ status: "recovered", costNanoUsd: null });
+    expect(inserted.some((record) => record.id === refused.id)).toBe(false);
+    expect(readdirSync(directory)).toEqual([]);
+  });
+
+  it("skips a torn last line and an end line whose start was in a deleted segment still counts", () => {
+    const start = startOf();
+    const orphanEnd = recordOf(startOf());
+    const text = `S${JSON.stringify(start)}\nE${JSON.stringify(orphanEnd)}\nS{"id":"use_torn","crea`;
+    const { records, recovered } = recordsOf([text]);
+    expect(records.map((record) => record.id)).toEqual([orphanEnd.id, start.id]);
+    expect(recovered).toBe(1);
+  });
+
+  it("pairs a start line with its end line in a later segment: one record, with the end's figures", () => {
+    const start = startOf();
+    const record = recordOf(start, { status: "client_aborted", outputTokens: 3 });
+    const { records, recovered } = recordsOf([`S${JSON.stringify(start)}\n`, `E${JSON.stringify(record)}\n`]);
+    expect(records).toEqual([record]);
+    expect(recovered).toBe(0);
+  });
+
+  it("leaves the journal of a running instance and of an open journal alone, and keeps files the store refused", async () => {
+    const directory = tempDir();
+    // The parent process (the test runner) is alive: its journal is not ours.
+    const live = path.join(directory, `${process.ppid}-abcdef.1.log`);
+    writeFileSync(live, `S${JSON.stringify(startOf())}\n`);
+    const open = openUsageJournal({ directory, flush: noFlush });
+    open.start(startOf());
+    const dead = path.join(directory, `${process.pid}-0123456789ab.1.log`);
+    writeFileSync(dead, `S${JSON.stringify(startOf())}\n`);
+
+    await expect(replayUsageJournals(directory, async () => Promise.reject(new Error("database down")))).rejects.toThrow("database down");
+    expect(readdirSync(directory)).toContain(path.basename(dead));
+
+    const inserted: UsageRecord[] = [];
+    const result = await replayUsageJournals(directory, async (records) => {
+      inserted.push(...records);
+    });
+    expect(result).toEqual({ files: 1, records: 1, recovered: 1 });
+    expect(readdirSync(directory).sort()).toEqual([path.basename(live), expect.stringMatching(new RegExp(`^${process.pid}-[0-9a-f]{12}\\.1\\.log$`))].sort());
+    await open.close({ committed: true });
+    expect(readdirSync(directory)).toEqual([path.basename(live)]);
+  });
+
+  it("deletes a segment once its calls have ended and the writer committed, and keeps it while the writer fails", async () => {
+    const directory = tempDir();
+    let storeAnswers = false;
+    const flush = vi.fn(async () => {
+      if (!storeAnswers) throw new Error("database down");
+    });
+    const journal = openUsageJournal({ directory, flush, rotateMs: 10 });
+    const first = startOf();
+    const ticket = journal.start(first);
+    // Rotated, but its call is still running: kept, and nobody asks the writer yet.
+    await vi.waitFor(() => expect(readdirSync(directory).length).toBe(2));
+    expect(flush).not.toHaveBeenCalled();
+
+    const record = recordOf(first);
+    journal.end(ticket, record);
+    // The end line goes to the segment current when the call ends.
+    const current = readdirSync(directory).find((name) => name.endsWith(".2.log")) ?? "";
+    expect(readFileSync(path.join(directory, current), "utf8")).toContain(`E${JSON.stringify(record)}`);
+    await vi.waitFor(() => expect(flush).toHaveBeenCalled());
+    expect(readdirSync(directory).some((name) => name.endsWith(".1.log"))).toBe(true);
+
+    storeAnswers = true;
+    await vi.waitFor(() => expect(readdirSync(directory).some((name) => name.endsWith(".1.log"))).toBe(false));
+    await journal.close({ committed: true });
+    expect(readdirSync(directory)).toEqual([]);
+  });
+
+  it("does not fail the call when a line cannot be written", async () => {
+    const directory = tempDir();
+    const errors: string[] = [];
+    const journal = openUsageJournal({ directory, flush: noFlush, onError: (_error, message) => errors.push(message) });
+    await journal.close({ committed: false });
+    // Closed file: writes fail, and are reported (once) instead of thrown.
+    expect(() => journal.end(journal.start(startOf()), undefined)).not.toThrow();
+    expect(errors).toEqual(["usage journal write failed"]);
+    appendFileSync(path.join(directory, "not-a-journal.txt"), "x");
+    expect(await replayUsageJournals(directory, noFlush)).toEqual({ files: 1, records: 0, recovered: 0 });
+  });
+});
