@@ -26,7 +26,8 @@ import { createBudgetNotices } from "./budgets/budget-notices.js";
 import { createDbLedger, keyCounter } from "./budgets/ledger.js";
 import { createLimitsCache } from "./budgets/limits-cache.js";
 import { createLimitsService, type LimitsService } from "./budgets/limits-service.js";
-import { createPeriodClock } from "./budgets/period.js";
+import type { CapDescription } from "./budgets/caps.js";
+import { createPeriodClock, monthOf } from "./budgets/period.js";
 import { createSettlementBatcher } from "./budgets/settlements.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createOperatorTokenCheck } from "./auth/operator-token.js";
@@ -304,9 +305,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       keyHealth,
       upgrade: config.upgrade,
     });
-    const settlements = createSettlementBatcher({
+    const notices = createBudgetNotices({ budgets: store.budgets, clock, onError: (error) => logger.warn({ err: error }, "budget notification not recorded") });
+    const settlements = createSettlementBatcher<CapDescription>({
       adjust: (owner, month, counters, delta) => ledger.adjust(owner, month, counters, delta),
       intervalMs: SETTLEMENT_INTERVAL_MS,
+      onCapPassed: (owner, month, cap, spent) => notices.exceeded(owner, monthOf(new Date(`${month}-01T00:00:00.000Z`)), cap, spent),
       onError: (error) => logger.warn({ err: error }, "budget settlement failed; retried at the next flush (the reservation stays counted meanwhile)"),
     });
     const budget = createCallBudget({
@@ -316,7 +319,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       tiers: config.tiers,
       pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
       period,
-      notices: createBudgetNotices({ budgets: store.budgets, clock, onError: (error) => logger.warn({ err: error }, "budget notification not recorded") }),
+      notices,
     });
     const pipeline: PipelineDeps = {
       lifecycle,

@@ -150,13 +150,16 @@ describe("settlements", () => {
           throw new Error("down");
         }
         applied.push([owner, month, counters, delta]);
+        return {};
       },
       intervalMs: 60_000,
+      onCapPassed: () => {},
       onError: () => {},
     });
-    batcher.add("user:a", "2026-12", ["owner", "key:k"], -10);
-    batcher.add("user:a", "2026-12", ["owner"], -5);
-    batcher.add("user:b", "2026-12", ["platform"], 0);
+    const cap = (counter: string) => ({ counter, limitNanoUsd: 100 });
+    batcher.add("user:a", "2026-12", [cap("owner"), cap("key:k")], -10);
+    batcher.add("user:a", "2026-12", [cap("owner")], -5);
+    batcher.add("user:b", "2026-12", [cap("platform")], 0);
     failNext = true;
     await batcher.close();
     expect(applied).toEqual([["user:a", "2026-12", ["key:k"], -10]]);
@@ -165,5 +168,27 @@ describe("settlements", () => {
       ["user:a", "2026-12", ["key:k"], -10],
       ["user:a", "2026-12", ["owner"], -15],
     ]);
+  });
+});
+
+describe("a settlement that passes a cap", () => {
+  it("is told once per flush, only for a charge above the reservation that takes the counter past its limit", async () => {
+    const values: Record<string, number> = { owner: 120, platform: 50 };
+    const passed: [string, number][] = [];
+    const batcher = createSettlementBatcher({
+      adjust: async (_owner, _month, counters, delta) => {
+        for (const counter of counters) values[counter] = (values[counter] ?? 0) + delta;
+        return Object.fromEntries(counters.map((counter) => [counter, values[counter] ?? 0]));
+      },
+      intervalMs: 60_000,
+      onCapPassed: (_owner, _month, cap, spent) => passed.push([cap.counter, spent]),
+      onError: () => {},
+    });
+    batcher.add("user:a", "2026-12", [{ counter: "owner", limitNanoUsd: 100 }, { counter: "platform", limitNanoUsd: 100 }], 5);
+    await batcher.close();
+    expect(passed).toEqual([["owner", 125]]);
+    batcher.add("user:a", "2026-12", [{ counter: "owner", limitNanoUsd: 100 }], -1);
+    await batcher.close();
+    expect(passed).toHaveLength(1);
   });
 });

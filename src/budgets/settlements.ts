@@ -1,6 +1,7 @@
+import type { BudgetCap } from "../store/ports.js";
 import type { BudgetLedger } from "./ledger.js";
 
-type Pending = { owner: string; month: string; counter: string; deltaNanoUsd: number };
+type Pending<C extends BudgetCap> = { owner: string; month: string; cap: C; deltaNanoUsd: number };
 
 /**
  * Settlements gathered in memory and applied to the ledger every `intervalMs`, one adjustment per
@@ -10,13 +11,18 @@ type Pending = { owner: string; month: string; counter: string; deltaNanoUsd: nu
  * never settled (see docs/decisions.md). Writing each settlement as it came cost a second
  * database commit (or Redis round trip) per call.
  */
-export function createSettlementBatcher(options: {
+export function createSettlementBatcher<C extends BudgetCap>(options: {
   adjust: BudgetLedger["adjust"];
   intervalMs: number;
+  /**
+   * A settlement took a counter past its cap (the call cost more than its worst case: input the
+   * body did not hold). Told once per flush and counter.
+   */
+  onCapPassed: (owner: string, month: string, cap: C, spentNanoUsd: number) => void;
   /** An adjustment the ledger refused; it is kept and tried again at the next flush. */
   onError: (error: unknown) => void;
 }) {
-  const pending = new Map<string, Pending>();
+  const pending = new Map<string, Pending<C>>();
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> | undefined;
 
@@ -25,12 +31,18 @@ export function createSettlementBatcher(options: {
     const entries = [...pending.values()].filter((entry) => entry.deltaNanoUsd !== 0);
     pending.clear();
     for (const entry of entries) {
+      const { owner, month, cap, deltaNanoUsd } = entry;
+      let values: Record<string, number>;
       try {
-        await options.adjust(entry.owner, entry.month, [entry.counter], entry.deltaNanoUsd);
+        values = await options.adjust(owner, month, [cap.counter], deltaNanoUsd);
       } catch (error) {
         options.onError(error);
-        add(entry.owner, entry.month, [entry.counter], entry.deltaNanoUsd);
+        add(owner, month, [cap], deltaNanoUsd);
+        continue;
       }
+      // Only a charge above the reservation can pass a cap; a reservation never does.
+      const value = values[cap.counter];
+      if (deltaNanoUsd > 0 && value !== undefined && value > cap.limitNanoUsd) options.onCapPassed(owner, month, cap, value);
     }
   }
 
@@ -41,13 +53,16 @@ export function createSettlementBatcher(options: {
     return flushing;
   }
 
-  function add(owner: string, month: string, counters: readonly string[], deltaNanoUsd: number): void {
+  function add(owner: string, month: string, caps: readonly C[], deltaNanoUsd: number): void {
     if (deltaNanoUsd === 0) return;
-    for (const counter of counters) {
-      const key = `${owner.length}:${owner}|${month}|${counter}`;
+    for (const cap of caps) {
+      const key = `${owner.length}:${owner}|${month}|${cap.counter}`;
       const entry = pending.get(key);
-      if (entry === undefined) pending.set(key, { owner, month, counter, deltaNanoUsd });
-      else entry.deltaNanoUsd += deltaNanoUsd;
+      if (entry === undefined) pending.set(key, { owner, month, cap, deltaNanoUsd });
+      else {
+        entry.deltaNanoUsd += deltaNanoUsd;
+        entry.cap = cap;
+      }
     }
     if (timer === undefined && flushing === undefined) {
       timer = setTimeout(() => void flush(), options.intervalMs);
@@ -67,4 +82,4 @@ export function createSettlementBatcher(options: {
   };
 }
 
-export type SettlementBatcher = ReturnType<typeof createSettlementBatcher>;
+export type SettlementBatcher<C extends BudgetCap> = ReturnType<typeof createSettlementBatcher<C>>;

@@ -1,4 +1,4 @@
-import { capsForCall, refusalMessage } from "../../budgets/caps.js";
+import { type CapDescription, capsForCall, refusalMessage } from "../../budgets/caps.js";
 import type { BudgetNotices } from "../../budgets/budget-notices.js";
 import type { BudgetLedger } from "../../budgets/ledger.js";
 import type { CachedLimits } from "../../budgets/limits-cache.js";
@@ -41,12 +41,12 @@ export type CallBudget = {
 };
 
 /** The ledger's own reservation: where it was taken, so settling adjusts the same counters. */
-type LedgerReservation = BudgetReservation & { owner: string; month: string; counters: readonly string[] };
+type LedgerReservation = BudgetReservation & { owner: string; month: string; caps: readonly CapDescription[] };
 
 export type CallBudgetDeps = {
   ledger: Pick<BudgetLedger, "reserve">;
   /** Where settlements go: gathered and applied to the ledger a little later (`budgets/settlements.ts`). */
-  settlements: Pick<SettlementBatcher, "add">;
+  settlements: Pick<SettlementBatcher<CapDescription>, "add">;
   limits: { get(owner: string): CachedLimits | Promise<CachedLimits> };
   tiers: Readonly<Record<string, Tier>>;
   pricing: Pricing;
@@ -110,14 +110,14 @@ export function createCallBudget(deps: CallBudgetDeps): CallBudget {
       reservedNanoUsd: amount,
       owner: principal.owner,
       month: period.month,
-      counters: caps.map((cap) => cap.counter),
+      caps,
     };
     return reservation;
   }
 
   function adjust(reservation: BudgetReservation, delta: number): void {
-    const { owner, month, counters } = reservation as LedgerReservation;
-    deps.settlements.add(owner, month, counters, delta);
+    const { owner, month, caps } = reservation as LedgerReservation;
+    deps.settlements.add(owner, month, caps, delta);
   }
 
   return {

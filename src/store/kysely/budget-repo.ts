@@ -117,15 +117,17 @@ export function createBudgetRepo(db: Kysely<Database>): BudgetRepo {
       }
     },
 
-    async adjust(owner, month, counters, deltaNanoUsd): Promise<void> {
-      if (counters.length === 0 || deltaNanoUsd === 0) return;
-      await db
+    async adjust(owner, month, counters, deltaNanoUsd): Promise<Record<string, number>> {
+      if (counters.length === 0) return {};
+      const rows = await db
         .updateTable("budget_counters")
         .set((eb) => ({ spent_nano_usd: eb("spent_nano_usd", "+", deltaNanoUsd) }))
         .where("owner", "=", owner)
         .where("month", "=", month)
         .where("counter", "in", [...counters])
+        .returning(["counter", "spent_nano_usd"])
         .execute();
+      return Object.fromEntries(rows.map((row) => [row.counter, toSafeInteger(row.spent_nano_usd, "budget_counters.spent_nano_usd")]));
     },
 
     async settledSpend(owner, month, counters): Promise<Record<string, number>> {

@@ -28,7 +28,9 @@ export function createSqliteBudgetWrites(db: Kysely<Database>, database: SqliteD
     `update budget_counters set spent_nano_usd = spent_nano_usd + ? where ${COUNTER_KEY} and spent_nano_usd + ? <= ? returning spent_nano_usd`,
   );
   const read = database.prepare<[string, string, string], { spent_nano_usd: number }>(`select spent_nano_usd from budget_counters where ${COUNTER_KEY}`);
-  const add = database.prepare<[number, string, string, string]>(`update budget_counters set spent_nano_usd = spent_nano_usd + ? where ${COUNTER_KEY}`);
+  const add = database.prepare<[number, string, string, string], { spent_nano_usd: number }>(
+    `update budget_counters set spent_nano_usd = spent_nano_usd + ? where ${COUNTER_KEY} returning spent_nano_usd`,
+  );
   const seedSql = (filter: string) =>
     database.prepare(
       `insert into budget_counters (owner, month, counter, spent_nano_usd)
@@ -62,8 +64,13 @@ export function createSqliteBudgetWrites(db: Kysely<Database>, database: SqliteD
     return spent;
   });
 
-  const adjustAll = database.transaction((owner: string, month: string, counters: readonly string[], delta: number) => {
-    for (const counter of counters) add.run(delta, owner, month, counter);
+  const adjustAll = database.transaction((owner: string, month: string, counters: readonly string[], delta: number): Record<string, number> => {
+    const values: Record<string, number> = {};
+    for (const counter of counters) {
+      const row = add.get(delta, owner, month, counter);
+      if (row !== undefined) values[counter] = row.spent_nano_usd;
+    }
+    return values;
   });
 
   return {
@@ -77,8 +84,8 @@ export function createSqliteBudgetWrites(db: Kysely<Database>, database: SqliteD
         }
       }),
     adjust: async (owner, month, counters, deltaNanoUsd) => {
-      if (counters.length === 0 || deltaNanoUsd === 0) return;
-      await db.connection().execute(async () => adjustAll.immediate(owner, month, counters, deltaNanoUsd));
+      if (counters.length === 0) return {};
+      return db.connection().execute(async () => adjustAll.immediate(owner, month, counters, deltaNanoUsd));
     },
   };
 }
