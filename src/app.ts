@@ -26,7 +26,9 @@ import { createBudgetNotices } from "./budgets/budget-notices.js";
 import { createDbLedger, keyCounter } from "./budgets/ledger.js";
 import { createLimitsCache } from "./budgets/limits-cache.js";
 import { createLimitsService, type LimitsService } from "./budgets/limits-service.js";
-import { createPeriodClock } from "./budgets/period.js";
+import type { CapDescription } from "./budgets/caps.js";
+import { createPeriodClock, monthOf } from "./budgets/period.js";
+import { createSettlementBatcher } from "./budgets/settlements.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createOperatorTokenCheck } from "./auth/operator-token.js";
 import { readBearerToken } from "./auth/read-credential.js";
@@ -79,6 +81,9 @@ export const USAGE_JOURNAL_DIR = "usage-journal";
 
 /** After the drain deadline cut the last streams: how long their error events get to go out. */
 const CUT_STREAMS_GRACE_MS = 1_000;
+
+/** How long settlements of budget reservations are gathered before they are applied. */
+const SETTLEMENT_INTERVAL_MS = 200;
 
 /** How often dependencies are asked for their health between `/readyz` calls. */
 const HEALTH_PROBE_INTERVAL_MS = 5_000;
@@ -300,14 +305,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       keyHealth,
       upgrade: config.upgrade,
     });
+    const notices = createBudgetNotices({ budgets: store.budgets, clock, onError: (error) => logger.warn({ err: error }, "budget notification not recorded") });
+    const settlements = createSettlementBatcher<CapDescription>({
+      adjust: (owner, month, counters, delta) => ledger.adjust(owner, month, counters, delta),
+      intervalMs: SETTLEMENT_INTERVAL_MS,
+      onCapPassed: (owner, month, cap, spent) => notices.exceeded(owner, monthOf(new Date(`${month}-01T00:00:00.000Z`)), cap, spent),
+      onError: (error) => logger.warn({ err: error }, "budget settlement failed; retried at the next flush (the reservation stays counted meanwhile)"),
+    });
     const budget = createCallBudget({
       ledger,
+      settlements,
       limits: limitsCache,
       tiers: config.tiers,
       pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
       period,
-      notices: createBudgetNotices({ budgets: store.budgets, clock, onError: (error) => logger.warn({ err: error }, "budget notification not recorded") }),
-      onSettleError: (error) => logger.warn({ err: error }, "budget settlement failed; the reservation stays counted"),
+      notices,
     });
     const pipeline: PipelineDeps = {
       lifecycle,
@@ -419,6 +431,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     notifications.worker.start();
     // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
     // keep-alive connections, then flush usage and close the pools.
+    // After the drain below (closers run in reverse): the last calls' settlements are applied too.
+    closers.push(() => settlements.close());
     // The journal goes only once the writer has committed every record; otherwise the next start replays it.
     closers.push(async () => {
       await recorder.close();

@@ -4,6 +4,7 @@ import { capsForCall, NO_LIMIT, refusalMessage } from "./caps.js";
 import { createLimitsCache } from "./limits-cache.js";
 import { DEFAULT_OUTPUT_CEILING, outputCeilingOf } from "./output-ceilings.js";
 import { createPeriodClock, monthOf } from "./period.js";
+import { createSettlementBatcher } from "./settlements.js";
 import { UNPRICED_FALLBACK, worstCaseNanoUsd } from "./worst-case.js";
 
 const MINI = { inputNanoUsdPerMTok: 150_000_000, outputNanoUsdPerMTok: 600_000_000, cachedInputNanoUsdPerMTok: 75_000_000, cacheWriteNanoUsdPerMTok: 0 };
@@ -135,5 +136,59 @@ describe("the limits cache", () => {
     release();
     expect(await first).toEqual({ budgetNanoUsd: 1, thresholdNanoUsd: null });
     expect(await cache.get("user:b")).toEqual({ budgetNanoUsd: 2, thresholdNanoUsd: null });
+  });
+});
+
+describe("settlements", () => {
+  it("are gathered per counter and applied together; a failed adjustment is tried again", async () => {
+    const applied: [string, string, readonly string[], number][] = [];
+    let failNext = false;
+    const batcher = createSettlementBatcher({
+      adjust: async (owner, month, counters, delta) => {
+        if (failNext) {
+          failNext = false;
+          throw new Error("down");
+        }
+        applied.push([owner, month, counters, delta]);
+        return {};
+      },
+      intervalMs: 60_000,
+      onCapPassed: () => {},
+      onError: () => {},
+    });
+    const cap = (counter: string) => ({ counter, limitNanoUsd: 100 });
+    batcher.add("user:a", "2026-12", [cap("owner"), cap("key:k")], -10);
+    batcher.add("user:a", "2026-12", [cap("owner")], -5);
+    batcher.add("user:b", "2026-12", [cap("platform")], 0);
+    failNext = true;
+    await batcher.close();
+    expect(applied).toEqual([["user:a", "2026-12", ["key:k"], -10]]);
+    await batcher.close();
+    expect(applied).toEqual([
+      ["user:a", "2026-12", ["key:k"], -10],
+      ["user:a", "2026-12", ["owner"], -15],
+    ]);
+  });
+});
+
+describe("a settlement that passes a cap", () => {
+  it("is told once per flush, only for a charge above the reservation that takes the counter past its limit", async () => {
+    const values: Record<string, number> = { owner: 120, platform: 50 };
+    const passed: [string, number][] = [];
+    const batcher = createSettlementBatcher({
+      adjust: async (_owner, _month, counters, delta) => {
+        for (const counter of counters) values[counter] = (values[counter] ?? 0) + delta;
+        return Object.fromEntries(counters.map((counter) => [counter, values[counter] ?? 0]));
+      },
+      intervalMs: 60_000,
+      onCapPassed: (_owner, _month, cap, spent) => passed.push([cap.counter, spent]),
+      onError: () => {},
+    });
+    batcher.add("user:a", "2026-12", [{ counter: "owner", limitNanoUsd: 100 }, { counter: "platform", limitNanoUsd: 100 }], 5);
+    await batcher.close();
+    expect(passed).toEqual([["owner", 125]]);
+    batcher.add("user:a", "2026-12", [{ counter: "owner", limitNanoUsd: 100 }], -1);
+    await batcher.close();
+    expect(passed).toHaveLength(1);
   });
 });

@@ -19,8 +19,11 @@ export function keyCounter(keyId: string): string {
  */
 export type BudgetLedger = {
   reserve(owner: string, period: BudgetPeriod, caps: readonly BudgetCap[], amountNanoUsd: number): Promise<BudgetReserveResult>;
-  /** Adds `deltaNanoUsd` (negative to give back) to the counters, in the month they were reserved in. */
-  adjust(owner: string, month: string, counters: readonly string[], deltaNanoUsd: number): Promise<void>;
+  /**
+   * Adds `deltaNanoUsd` (negative to give back) to the counters, in the month they were reserved
+   * in; the values of those that exist, after it.
+   */
+  adjust(owner: string, month: string, counters: readonly string[], deltaNanoUsd: number): Promise<Record<string, number>>;
   /** Every counter's value now: the counter itself where it exists, else the month's settled spend. */
   spent(owner: string, period: BudgetPeriod, counters: readonly string[]): Promise<Record<string, number>>;
   /** Forgets a counter whose cap was removed, so a cap set again later starts from the records. */

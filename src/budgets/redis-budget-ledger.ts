@@ -49,12 +49,16 @@ redis.call('EXPIREAT', KEYS[1], ARGV[1])
 return 1
 `;
 
-/** KEYS: the hash. ARGV: delta, then counters; only counters that exist change. */
+/** KEYS: the hash. ARGV: delta, then counters; only counters that exist change. Returns counter and value pairs. */
 const ADJUST_SCRIPT = `
+local reply = {}
 for i = 2, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[1]) end
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    reply[#reply + 1] = ARGV[i]
+    reply[#reply + 1] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[1]))
+  end
 end
-return 1
+return reply
 `;
 
 type BudgetCommands = {
@@ -112,9 +116,12 @@ export function createRedisBudgetLedger(options: { redis: Redis; keyPrefix: stri
       throw new AppError("internal", "Internal error", { internal: { reason: "unexpected reply from the budget reserve script" } });
     },
 
-    async adjust(owner, month, counters, deltaNanoUsd): Promise<void> {
-      if (counters.length === 0 || deltaNanoUsd === 0) return;
-      await run(() => redis[ADJUST_COMMAND](hashKey(owner, month), deltaNanoUsd, ...counters));
+    async adjust(owner, month, counters, deltaNanoUsd): Promise<Record<string, number>> {
+      if (counters.length === 0) return {};
+      const reply = await run(() => redis[ADJUST_COMMAND](hashKey(owner, month), deltaNanoUsd, ...counters));
+      const values: Record<string, number> = {};
+      if (Array.isArray(reply)) for (let index = 0; index + 1 < reply.length; index += 2) values[String(reply[index])] = Number(reply[index + 1]);
+      return values;
     },
 
     async spent(owner, period, counters): Promise<Record<string, number>> {

@@ -72,7 +72,7 @@ export function describeBudgetContract(currentStore: () => Store): void {
       const store = currentStore();
       const owner = newOwner();
       await store.budgets.reserve(owner, MARCH, [{ counter: "owner", limitNanoUsd: 1_000 }], 700);
-      await store.budgets.adjust(owner, MARCH.month, ["owner", "platform"], -650);
+      expect(await store.budgets.adjust(owner, MARCH.month, ["owner", "platform"], -650)).toEqual({ owner: 50 });
       expect(await store.budgets.counters(owner, MARCH.month)).toEqual({ owner: 50 });
       await store.budgets.dropCounter(owner, MARCH.month, "owner");
       expect(await store.budgets.counters(owner, MARCH.month)).toEqual({});

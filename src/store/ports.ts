@@ -464,8 +464,8 @@ export type BudgetRepo = {
    * every cap's counter only if none would pass its limit (none changes otherwise).
    */
   reserve(owner: string, month: BudgetMonth, caps: readonly BudgetCap[], amountNanoUsd: number): Promise<BudgetReserveResult>;
-  /** Adds `deltaNanoUsd` (negative to give back) to counters that exist. */
-  adjust(owner: string, month: string, counters: readonly string[], deltaNanoUsd: number): Promise<void>;
+  /** Adds `deltaNanoUsd` (negative to give back) to counters that exist; their values after it. */
+  adjust(owner: string, month: string, counters: readonly string[], deltaNanoUsd: number): Promise<Record<string, number>>;
   /** The month's settled spend per counter, from `usage_daily` (a counter's starting value). */
   settledSpend(owner: string, month: BudgetMonth, counters: readonly string[]): Promise<Record<string, number>>;
   /** The owner's counters of the month that exist. */

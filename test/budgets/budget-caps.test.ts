@@ -127,6 +127,9 @@ describe("caps: key limits, the platform allowance, the SDKs' view of a refusal"
     expect(error).toMatchObject({ status: 429, code: "budget_exceeded", type: "insufficient_quota" });
     expect((error as Error).message).toMatch(/Your monthly budget would be exceeded/);
     expect(counter.count()).toBe(1);
+    // What the provider does not bill is never refused: listing models still works at $0.
+    const models = await keyport.request("GET", "/openai/v1/models", { token: user.token });
+    expect(models.status, models.text).toBe(200);
   });
 
   it("the Anthropic SDK sees a RateLimitError and does not retry it", async () => {

@@ -3,20 +3,30 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMockProvider } from "../../src/mock-provider/mock-provider.js";
 import type { MockProvider } from "../../src/mock-provider/types.js";
+import { waitUntil } from "../gateway/gateway-clients.js";
 import { startKeyport, type StartOptions, type TestKeyport } from "../support/harness.js";
 import { openAiKey } from "../support/keys.js";
 import { createTestSchemaName, describePostgres, dropTestSchema } from "../support/postgres.js";
 import { deleteTestKeys, describeRedis, openTestRedis, uniqueTestPrefix } from "../support/redis.js";
+import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { chat, chatBody, eventually, expectBudgetRefusal, putLimits, worstCaseOf } from "./budget-support.js";
 
 const CALLS = 100;
 const ALLOWED = 10;
-/**
- * Every call waits this long at the provider, so all of them reserve before any settles (a
- * settled call frees the part of its worst case it did not use, and later calls could then fit).
- */
-const PROVIDER_DELAY_MS = 2_000;
 const RANGE = { from: "2000-01-01", to: "3000-01-01" };
+
+/**
+ * The mock provider behind a TCP proxy: while the proxy is paused, the calls Keyport lets
+ * through wait on their way to the provider, so every call has reserved or been refused before
+ * any settles (a settled call frees what it did not use of its worst case, and a later call
+ * could then fit, which is right but not what this test counts).
+ */
+async function providerBehindProxy(): Promise<{ mock: MockProvider; proxy: TcpProxy; env: Record<string, string> }> {
+  const mock = await startMockProvider({ recordLimit: 10_000 });
+  const proxy = await startTcpProxy(new URL(mock.url).host);
+  const base = proxy.urlFor(mock.url).replace(/\/$/, "");
+  return { mock, proxy, env: { OPENAI_BASE_URL: `${base}/v1`, ANTHROPIC_BASE_URL: base, KEYPORT_UPSTREAM_RETRIES: "0" } };
+}
 
 /**
  * 100 concurrent calls from an owner whose budget holds exactly 10 calls' worst case, on the
@@ -24,7 +34,7 @@ const RANGE = { from: "2000-01-01", to: "3000-01-01" };
  * refused with the OpenAI-shaped 429, what is recorded stays within the budget, and the alert
  * threshold (half the budget) and the budget itself each produce exactly one notification event.
  */
-async function budgetRace(instances: readonly TestKeyport[], mock: MockProvider, label: string): Promise<void> {
+async function budgetRace(instances: readonly TestKeyport[], mock: MockProvider, proxy: TcpProxy, label: string): Promise<void> {
   const [first] = instances;
   if (first === undefined) throw new Error("no instance");
   const sub = `${label}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
@@ -42,8 +52,17 @@ async function budgetRace(instances: readonly TestKeyport[], mock: MockProvider,
   const thresholdNano = Math.floor(budgetNano / 2 / 1000) * 1000;
   await putLimits(first, token, { monthlyBudgetUsd: budgetNano / 1e9, notifyThresholdUsd: thresholdNano / 1e9 });
 
-  mock.injectFault({ kind: "delay", ms: PROVIDER_DELAY_MS, times: CALLS, match: { path: "/v1/chat/completions", key: apiKey } });
-  const responses = await Promise.all(Array.from({ length: CALLS }, (_, index) => chat(instances[index % instances.length] ?? first, token, body)));
+  proxy.pause();
+  let answered = 0;
+  const calls = Array.from({ length: CALLS }, (_, index) =>
+    chat(instances[index % instances.length] ?? first, token, body).finally(() => {
+      answered += 1;
+    }),
+  );
+  // The refusals come back at once; the calls let through wait at the proxy.
+  await waitUntil(() => answered >= CALLS - ALLOWED, "the refusals answered", 30_000).catch(() => undefined);
+  proxy.resume();
+  const responses = await Promise.all(calls);
 
   // The owner's calls, not the key check that stored the key.
   const reached = mock.requests().filter((request) => request.path === "/v1/chat/completions" && JSON.stringify(request.body).includes(sub));
@@ -82,36 +101,38 @@ async function budgetRace(instances: readonly TestKeyport[], mock: MockProvider,
 }
 
 describe("budget race on SQLite (one instance, the database ledger)", () => {
-  let mock: MockProvider;
+  let provider: Awaited<ReturnType<typeof providerBehindProxy>>;
   let keyport: TestKeyport;
   beforeAll(async () => {
-    mock = await startMockProvider({ recordLimit: 10_000 });
-    keyport = await startKeyport({ mock, env: { KEYPORT_UPSTREAM_RETRIES: "0" } });
+    provider = await providerBehindProxy();
+    keyport = await startKeyport({ mock: provider.mock, env: provider.env });
   });
   afterAll(async () => {
     await keyport?.close();
-    await mock?.close();
+    await provider?.proxy.close();
+    await provider?.mock.close();
   });
 
   it("100 concurrent calls against a budget for 10: at most 10 reach the provider, the rest get 429", async () => {
-    await budgetRace([keyport], mock, "race-sqlite");
+    await budgetRace([keyport], provider.mock, provider.proxy, "race-sqlite");
   });
 });
 
 await describePostgres("budget race on PostgreSQL without Redis (the database ledger)", () => {
-  let mock: MockProvider;
+  let provider: Awaited<ReturnType<typeof providerBehindProxy>>;
   let keyport: TestKeyport;
   beforeAll(async () => {
-    mock = await startMockProvider({ recordLimit: 10_000 });
-    keyport = await startKeyport({ mock, dialect: "postgres", env: { KEYPORT_UPSTREAM_RETRIES: "0" } });
+    provider = await providerBehindProxy();
+    keyport = await startKeyport({ mock: provider.mock, dialect: "postgres", env: provider.env });
   });
   afterAll(async () => {
     await keyport?.close();
-    await mock?.close();
+    await provider?.proxy.close();
+    await provider?.mock.close();
   });
 
   it("100 concurrent calls against a budget for 10: at most 10 reach the provider, the rest get 429", async () => {
-    await budgetRace([keyport], mock, "race-pg");
+    await budgetRace([keyport], provider.mock, provider.proxy, "race-pg");
   });
 });
 
@@ -119,23 +140,23 @@ await describeRedis("budget race across instances", async (redisUrl) => {
   await describePostgres("two instances on one PostgreSQL schema and one Redis (the Redis ledger)", (postgresUrl) => {
     const schema = createTestSchemaName();
     const redisPrefix = uniqueTestPrefix("budget-race");
-    let mock: MockProvider;
+    let provider: Awaited<ReturnType<typeof providerBehindProxy>>;
     let redis: Redis;
     let instances: TestKeyport[] = [];
 
     beforeAll(async () => {
-      mock = await startMockProvider({ recordLimit: 10_000 });
+      provider = await providerBehindProxy();
       redis = await openTestRedis(redisUrl);
       const options: StartOptions = {
         dialect: "postgres",
         postgresSchema: schema,
         redisPrefix,
-        mock,
+        mock: provider.mock,
         env: {
+          ...provider.env,
           REDIS_URL: redisUrl,
           ENCRYPTION_KEY: randomBytes(32).toString("hex"),
           KEYPORT_JWT_SECRET: randomBytes(48).toString("base64url"),
-          KEYPORT_UPSTREAM_RETRIES: "0",
         },
       };
       const first = await startKeyport(options);
@@ -143,7 +164,8 @@ await describeRedis("budget race across instances", async (redisUrl) => {
     });
     afterAll(async () => {
       await Promise.allSettled(instances.map((instance) => instance.close()));
-      await mock?.close();
+      await provider?.proxy.close();
+      await provider?.mock.close();
       await dropTestSchema(postgresUrl, schema);
       if (redis !== undefined) {
         await deleteTestKeys(redis, redisPrefix);
@@ -152,7 +174,7 @@ await describeRedis("budget race across instances", async (redisUrl) => {
     });
 
     it("100 concurrent calls split between two instances against a budget for 10: at most 10 reach the provider", async () => {
-      await budgetRace(instances, mock, "race-redis");
+      await budgetRace(instances, provider.mock, provider.proxy, "race-redis");
     });
   });
 });

@@ -1,8 +1,9 @@
-import { capsForCall, refusalMessage } from "../../budgets/caps.js";
+import { type CapDescription, capsForCall, refusalMessage } from "../../budgets/caps.js";
 import type { BudgetNotices } from "../../budgets/budget-notices.js";
 import type { BudgetLedger } from "../../budgets/ledger.js";
 import type { CachedLimits } from "../../budgets/limits-cache.js";
 import type { BudgetPeriod } from "../../budgets/period.js";
+import type { SettlementBatcher } from "../../budgets/settlements.js";
 import { toOutputLimit, UNPRICED_FALLBACK, worstCaseNanoUsd } from "../../budgets/worst-case.js";
 import type { Tier } from "../../config/tiers.js";
 import { AppError } from "../../lib/errors.js";
@@ -40,17 +41,17 @@ export type CallBudget = {
 };
 
 /** The ledger's own reservation: where it was taken, so settling adjusts the same counters. */
-type LedgerReservation = BudgetReservation & { owner: string; month: string; counters: readonly string[] };
+type LedgerReservation = BudgetReservation & { owner: string; month: string; caps: readonly CapDescription[] };
 
 export type CallBudgetDeps = {
-  ledger: BudgetLedger;
+  ledger: Pick<BudgetLedger, "reserve">;
+  /** Where settlements go: gathered and applied to the ledger a little later (`budgets/settlements.ts`). */
+  settlements: Pick<SettlementBatcher<CapDescription>, "add">;
   limits: { get(owner: string): CachedLimits | Promise<CachedLimits> };
   tiers: Readonly<Record<string, Tier>>;
   pricing: Pricing;
   period: () => BudgetPeriod;
   notices: BudgetNotices;
-  /** A settlement that did not reach the ledger (the counter keeps the reserved amount: safe). */
-  onSettleError: (error: unknown) => void;
 };
 
 const OUTPUT_FIELDS = [fieldName("max_tokens"), fieldName("max_completion_tokens"), fieldName("max_output_tokens"), fieldName("n")];
@@ -109,14 +110,14 @@ export function createCallBudget(deps: CallBudgetDeps): CallBudget {
       reservedNanoUsd: amount,
       owner: principal.owner,
       month: period.month,
-      counters: caps.map((cap) => cap.counter),
+      caps,
     };
     return reservation;
   }
 
   function adjust(reservation: BudgetReservation, delta: number): void {
-    const { owner, month, counters } = reservation as LedgerReservation;
-    ledger.adjust(owner, month, counters, delta).catch(deps.onSettleError);
+    const { owner, month, caps } = reservation as LedgerReservation;
+    deps.settlements.add(owner, month, caps, delta);
   }
 
   return {

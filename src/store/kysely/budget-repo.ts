@@ -20,7 +20,7 @@ const KEY_COUNTER = "key:";
  * Which `usage_daily` rows a counter sums: all of the owner's (`owner`), the platform key's
  * (`platform`) or one key's (`key:<id>`). Anything else is a bug.
  */
-function usageFilter(counter: string): { column: "source" | "key_id"; value: string } | undefined {
+export function usageFilter(counter: string): { column: "source" | "key_id"; value: string } | undefined {
   if (counter === "owner") return undefined;
   if (counter === "platform") return { column: "source", value: "platform" };
   if (counter.startsWith(KEY_COUNTER) && counter.length > KEY_COUNTER.length) {
@@ -53,6 +53,17 @@ export function createBudgetRepo(db: Kysely<Database>): BudgetRepo {
       .execute();
   }
 
+  async function exists(tx: Kysely<Database>, owner: string, month: string, counter: string): Promise<boolean> {
+    const row = await tx
+      .selectFrom("budget_counters")
+      .select("counter")
+      .where("owner", "=", owner)
+      .where("month", "=", month)
+      .where("counter", "=", counter)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async function spentOf(tx: Kysely<Database>, owner: string, month: string, counter: string): Promise<number> {
     const row = await tx
       .selectFrom("budget_counters")
@@ -72,19 +83,26 @@ export function createBudgetRepo(db: Kysely<Database>): BudgetRepo {
         return await db.transaction().execute(async (tx) => {
           const spent: Record<string, number> = {};
           const refused = new Map<string, number>();
-          for (const cap of sorted) {
-            await seed(tx, owner, month, cap.counter);
-            // Conditional: on PostgreSQL a concurrent reservation holds the row until it commits,
-            // and this condition is then evaluated again on the row it left.
-            const updated = await tx
+          // Conditional: on PostgreSQL a concurrent reservation holds the row until it commits,
+          // and this condition is then evaluated again on the row it left.
+          const take = (counter: string, limitNanoUsd: number) =>
+            tx
               .updateTable("budget_counters")
               .set((eb) => ({ spent_nano_usd: eb("spent_nano_usd", "+", amountNanoUsd) }))
               .where("owner", "=", owner)
               .where("month", "=", month.month)
-              .where("counter", "=", cap.counter)
-              .where((eb) => eb(eb("spent_nano_usd", "+", amountNanoUsd), "<=", cap.limitNanoUsd))
+              .where("counter", "=", counter)
+              .where((eb) => eb(eb("spent_nano_usd", "+", amountNanoUsd), "<=", limitNanoUsd))
               .returning("spent_nano_usd")
               .executeTakeFirst();
+          for (const cap of sorted) {
+            let updated = await take(cap.counter, cap.limitNanoUsd);
+            // Nothing taken: the counter is full, or it does not exist yet (seeded only then, so
+            // the usual reservation is one statement).
+            if (updated === undefined && !(await exists(tx, owner, month.month, cap.counter))) {
+              await seed(tx, owner, month, cap.counter);
+              updated = await take(cap.counter, cap.limitNanoUsd);
+            }
             if (updated === undefined) refused.set(cap.counter, await spentOf(tx, owner, month.month, cap.counter));
             else spent[cap.counter] = toSafeInteger(updated.spent_nano_usd, "budget_counters.spent_nano_usd");
           }
@@ -99,15 +117,17 @@ export function createBudgetRepo(db: Kysely<Database>): BudgetRepo {
       }
     },
 
-    async adjust(owner, month, counters, deltaNanoUsd): Promise<void> {
-      if (counters.length === 0 || deltaNanoUsd === 0) return;
-      await db
+    async adjust(owner, month, counters, deltaNanoUsd): Promise<Record<string, number>> {
+      if (counters.length === 0) return {};
+      const rows = await db
         .updateTable("budget_counters")
         .set((eb) => ({ spent_nano_usd: eb("spent_nano_usd", "+", deltaNanoUsd) }))
         .where("owner", "=", owner)
         .where("month", "=", month)
         .where("counter", "in", [...counters])
+        .returning(["counter", "spent_nano_usd"])
         .execute();
+      return Object.fromEntries(rows.map((row) => [row.counter, toSafeInteger(row.spent_nano_usd, "budget_counters.spent_nano_usd")]));
     },
 
     async settledSpend(owner, month, counters): Promise<Record<string, number>> {
