@@ -1,5 +1,5 @@
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { newId } from "../lib/ids.js";
@@ -82,7 +82,7 @@ describe("usage journal", () => {
     const result = await replayUsageJournals(directory, async (records) => {
       inserted.push(...records);
     });
-    expect(result).toEqual({ files: 1, records: 3, recovered: 2 });
+    expect(result).toEqual({ files: 1, records: 3, recovered: 2, foreign: 0 });
     expect(inserted.find((record) => record.id === ended.id)).toEqual(recordOf(ended));
     expect(inserted.find((record) => record.id === unended.id)).toMatchObject({
       status: "recovered",
@@ -98,7 +98,7 @@ describe("usage journal", () => {
     });
     expect(inserted.find((record) => record.id === unreserved.id)).toMatchObject({ status: "recovered", costNanoUsd: null });
     expect(inserted.some((record) => record.id === refused.id)).toBe(false);
-    expect(readdirSync(directory)).toEqual([]);
+    expect(existsSync(directory)).toBe(true);
   });
 
   it("skips a torn last line and an end line whose start was in a deleted segment still counts", () => {
@@ -120,12 +120,16 @@ describe("usage journal", () => {
 
   it("leaves the journal of a running instance and of an open journal alone, and keeps files the store refused", async () => {
     const directory = tempDir();
+    const host = hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
     // The parent process (the test runner) is alive: its journal is not ours.
-    const live = path.join(directory, `${process.ppid}-abcdef.1.log`);
+    const live = path.join(directory, `${host}~${process.ppid}-abcdef.1.log`);
     writeFileSync(live, `S${JSON.stringify(startOf())}\n`);
+    // Another host's pid says nothing here: its journal is left alone.
+    const foreign = path.join(directory, `other-host~1-abcdef.1.log`);
+    writeFileSync(foreign, `S${JSON.stringify(startOf())}\n`);
     const open = openUsageJournal({ directory, flush: noFlush });
     open.start(startOf());
-    const dead = path.join(directory, `${process.pid}-0123456789ab.1.log`);
+    const dead = path.join(directory, `${host}~${process.pid}-0123456789ab.1.log`);
     writeFileSync(dead, `S${JSON.stringify(startOf())}\n`);
 
     await expect(replayUsageJournals(directory, async () => Promise.reject(new Error("database down")))).rejects.toThrow("database down");
@@ -135,10 +139,12 @@ describe("usage journal", () => {
     const result = await replayUsageJournals(directory, async (records) => {
       inserted.push(...records);
     });
-    expect(result).toEqual({ files: 1, records: 1, recovered: 1 });
-    expect(readdirSync(directory).sort()).toEqual([path.basename(live), expect.stringMatching(new RegExp(`^${process.pid}-[0-9a-f]{12}\\.1\\.log$`))].sort());
+    expect(result).toEqual({ files: 1, records: 1, recovered: 1, foreign: 1 });
+    const left = readdirSync(directory);
+    expect(left).toHaveLength(3);
+    expect(left).toEqual(expect.arrayContaining([path.basename(live), path.basename(foreign), expect.stringMatching(new RegExp(`^${host}~${process.pid}-[0-9a-f]{12}\\.1\\.log$`))]));
     await open.close({ committed: true });
-    expect(readdirSync(directory)).toEqual([path.basename(live)]);
+    expect(readdirSync(directory).sort()).toEqual([path.basename(live), path.basename(foreign)].sort());
   });
 
   it("deletes a segment once its calls have ended and the writer committed, and keeps it while the writer fails", async () => {
@@ -165,7 +171,8 @@ describe("usage journal", () => {
     storeAnswers = true;
     await vi.waitFor(() => expect(readdirSync(directory).some((name) => name.endsWith(".1.log"))).toBe(false));
     await journal.close({ committed: true });
-    expect(readdirSync(directory)).toEqual([]);
+    // Nothing left: not even the directory.
+    expect(existsSync(directory)).toBe(false);
   });
 
   it("does not fail the call when a line cannot be written", async () => {
@@ -177,6 +184,6 @@ describe("usage journal", () => {
     expect(() => journal.end(journal.start(startOf()), undefined)).not.toThrow();
     expect(errors).toEqual(["usage journal write failed"]);
     appendFileSync(path.join(directory, "not-a-journal.txt"), "x");
-    expect(await replayUsageJournals(directory, noFlush)).toEqual({ files: 1, records: 0, recovered: 0 });
+    expect(await replayUsageJournals(directory, noFlush)).toEqual({ files: 1, records: 0, recovered: 0, foreign: 0 });
   });
 });

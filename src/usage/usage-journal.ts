@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeSync } from "node:fs";
 import path from "node:path";
 import type { ProviderId } from "../lib/domain.js";
 import type { UsageRecord, UsageSource } from "../store/ports.js";
@@ -66,8 +67,17 @@ export type UsageJournalDeps = {
 /** Journals this process has open (tests run several instances in one process). */
 const openInstances = new Set<string>();
 
-/** `<pid>-<random>.<segment>.log`: the pid tells a live instance's journal from a dead one's. */
-const FILE_PATTERN = /^(\d+)-([0-9a-f]+)\.(\d+)\.log$/;
+/**
+ * `<host>~<pid>-<random>.<segment>.log`: host and pid tell a live instance's journal from a dead
+ * one's. A pid says nothing about another host's processes (a volume shared across hosts or pods,
+ * where every container may be pid 1), so only this host's journals are replayed.
+ */
+const FILE_PATTERN = /^([A-Za-z0-9_-]+)~(\d+)-([0-9a-f]+)\.(\d+)\.log$/;
+
+/** This host's name as a file-name part. */
+function hostPart(): string {
+  return hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "host";
+}
 
 type Segment = { seq: number; file: string; fd: number; open: number; lines: number };
 
@@ -77,7 +87,7 @@ type Segment = { seq: number; file: string; fd: number; open: number; lines: num
  */
 export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
   mkdirSync(deps.directory, { recursive: true });
-  const instance = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  const instance = `${hostPart()}~${process.pid}-${randomBytes(6).toString("hex")}`;
   openInstances.add(instance);
   const rotateMs = deps.rotateMs ?? 5_000;
   let seq = 0;
@@ -156,6 +166,12 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
       if (!committed) return;
       for (const segment of [...sealed, current]) unlinkQuietly(segment.file);
       sealed.length = 0;
+      // A clean stop leaves the data directory as it found it (unless another instance still writes here).
+      try {
+        rmdirSync(deps.directory);
+      } catch {
+        // Not empty, or already gone.
+      }
     },
   };
 }
@@ -180,7 +196,8 @@ function isRunning(instance: string, pid: number): boolean {
   }
 }
 
-export type ReplayResult = { files: number; records: number; recovered: number };
+/** `foreign`: journal files of another host, left alone (see `FILE_PATTERN`). */
+export type ReplayResult = { files: number; records: number; recovered: number; foreign: number };
 
 /**
  * Turns the journals of instances that are gone into usage records and deletes them once the
@@ -198,19 +215,25 @@ export async function replayUsageJournals(
   try {
     names = readdirSync(directory);
   } catch {
-    return { files: 0, records: 0, recovered: 0 };
+    return { files: 0, records: 0, recovered: 0, foreign: 0 };
   }
+  const host = hostPart();
+  let foreign = 0;
   const byInstance = new Map<string, { pid: number; files: { seq: number; file: string }[] }>();
   for (const name of names) {
     const match = FILE_PATTERN.exec(name);
     if (match === null) continue;
-    const [, pid = "", random = "", seqText = ""] = match;
-    const key = `${pid}-${random}`;
+    const [, fileHost = "", pid = "", random = "", seqText = ""] = match;
+    if (fileHost !== host) {
+      foreign += 1;
+      continue;
+    }
+    const key = `${fileHost}~${pid}-${random}`;
     const entry = byInstance.get(key) ?? { pid: Number(pid), files: [] };
     entry.files.push({ seq: Number(seqText), file: path.join(directory, name) });
     byInstance.set(key, entry);
   }
-  const result: ReplayResult = { files: 0, records: 0, recovered: 0 };
+  const result: ReplayResult = { files: 0, records: 0, recovered: 0, foreign };
   const batchSize = options.batchSize ?? 200;
   // The same check the writer makes: a record it would have refused is not retried forever.
   const insertChecked = async (records: readonly UsageRecord[]): Promise<number> => {
