@@ -1,13 +1,15 @@
 // What is sent: four calls (OpenAI chat completions and Anthropic messages, plain and streamed),
 // each to three targets (the mock directly, the bare proxy, Keyport), and in the scale check to a
-// fourth: a second Keyport whose store holds 100,000 owners' keys and 5 million usage records.
+// fourth: a second Keyport whose store holds 100,000 owners' keys and 5 million usage records; in
+// the budget variant the fourth is a second Keyport whose owner has a monthly budget.
 
-/** @typedef {"direct" | "bare" | "keyport" | "seeded"} TargetName */
+/** @typedef {"direct" | "bare" | "keyport" | "seeded" | "budget"} TargetName */
 export const TARGET_NAMES = /** @type {const} */ (["direct", "bare", "keyport"]);
 export const SCALE_TARGET_NAMES = /** @type {const} */ ([...TARGET_NAMES, "seeded"]);
+export const BUDGET_TARGET_NAMES = /** @type {const} */ ([...TARGET_NAMES, "budget"]);
 
 /** Targets that are Keyport (and take its JWT where the SDKs put the API key). */
-export const isKeyportTarget = (/** @type {TargetName} */ target) => target === "keyport" || target === "seeded";
+export const isKeyportTarget = (/** @type {TargetName} */ target) => target === "keyport" || target === "seeded" || target === "budget";
 
 /**
  * @typedef {object} Target

@@ -95,6 +95,21 @@ export async function createOwnerKeys(origin, token, keys) {
 }
 
 /**
+ * Gives the benchmark owner a monthly budget it never reaches (the budget variant): every gateway
+ * call then reserves its worst case and settles it, which is what that variant measures.
+ * @param {string} origin
+ * @param {string} token
+ */
+export async function setOwnerBudget(origin, token) {
+  const response = await fetch(`${origin}/api/v1/limits`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ monthlyBudgetUsd: 1_000_000 }),
+  });
+  if (response.status !== 200) throw new Error(`setting the budget failed: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`);
+}
+
+/**
  * Hook for a later scale check: fill the database before Keyport starts (many owners, keys and
  * usage records), and say what was added. The default benchmark starts from an empty database.
  * @param {{ dbPath: string, env: Record<string, string>, scale: boolean }} context

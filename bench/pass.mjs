@@ -4,9 +4,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CASES, SCALE_TARGET_NAMES, TARGET_NAMES, requestFor } from "./cases.mjs";
+import { BUDGET_TARGET_NAMES, CASES, SCALE_TARGET_NAMES, TARGET_NAMES, requestFor } from "./cases.mjs";
 import { runClosedLoop } from "./closed-loop.mjs";
-import { createOwnerKeys, keyportEnv, keyportNodeOptions, newSecrets, prepareDatabase, readUsageRecords, signBenchToken } from "./keyport-setup.mjs";
+import { createOwnerKeys, keyportEnv, keyportNodeOptions, newSecrets, prepareDatabase, readUsageRecords, setOwnerBudget, signBenchToken } from "./keyport-setup.mjs";
 import { GC_TRACE_FLAGS, isGcTraceLine, summarizeGcTrace } from "./gc-trace.mjs";
 import { measureClosedLoop, measureOpenLoops } from "./measure.mjs";
 import { summarizeCpuProfile } from "./profile.mjs";
@@ -26,8 +26,11 @@ import { freePort, readMemory, startChild, stopChild, waitForQuiet, waitUntilAns
  * @property {number} quietWaitSeconds longest total wait, per pass, for other programs to go quiet before runs
  * @property {boolean} scale also run Keyport on a store seeded with 100,000 owners' keys and 5 million
  *   usage records (target `seeded`), interleaved with the others
+ * @property {boolean} [budget] also run a second Keyport on an empty store whose owner has a monthly
+ *   budget (target `budget`), interleaved with the others: what the budget check costs
  * @property {boolean} cpuProfile run Keyport under V8's sampling profiler (slower; for finding where its CPU goes)
  * @property {boolean} gcTrace run bare and Keyport with V8's `--trace-gc` and sum their collections
+ * @property {Record<string, string>} keyportEnv settings added to Keyport's environment (`--keyport-env`)
  */
 
 /** Between runs: sample the machine this long, and call it quiet below this many busy cores. */
@@ -82,14 +85,16 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
 
     const secrets = newSecrets();
     const keyportPort = await freePort();
-    const env = keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets });
+    const env = { ...keyportEnv({ port: keyportPort, dataDir: workDir, dbPath, mockUrl, secrets }), ...plan.keyportEnv };
     const emptyStore = await prepareDatabase({ dbPath, env, scale: false });
     // The seeded store is filled before either Keyport starts: seeding takes minutes of CPU,
     // which must not fall between one Keyport's runs and the other's.
-    const seededDbPath = path.join(workDir, "seeded", "bench.db");
-    const seededPort = plan.scale ? await freePort() : 0;
+    // The second Keyport: on a seeded store (scale check), or with an owner budget (budget variant).
+    const secondName = plan.scale ? "seeded" : plan.budget === true ? "budget" : null;
+    const seededDbPath = path.join(workDir, secondName ?? "seeded", "bench.db");
+    const seededPort = secondName === null ? 0 : await freePort();
     const seededEnv = keyportEnv({ port: seededPort, dataDir: path.dirname(seededDbPath), dbPath: seededDbPath, mockUrl, secrets });
-    if (plan.scale) mkdirSync(path.dirname(seededDbPath), { recursive: true });
+    if (secondName !== null) mkdirSync(path.dirname(seededDbPath), { recursive: true });
     const seeded = plan.scale ? seedScaleDatabase({ root, dbPath: seededDbPath, env: seededEnv, log }) : emptyStore;
     const profilerFlags = plan.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${workDir}`] : [];
     const keyport = start("keyport", [...keyportNodeOptions(root), ...profilerFlags, ...gcFlags, "bin/keyport.js", "serve"], env);
@@ -97,11 +102,12 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     await waitUntilAnswering(keyport, `${keyportUrl}/healthz`);
     const token = await signBenchToken(secrets.jwtSecret);
     await createOwnerKeys(keyportUrl, token, secrets);
-    const seededKeyport = plan.scale ? start("seeded", [...keyportNodeOptions(root), "bin/keyport.js", "serve"], seededEnv) : null;
+    const seededKeyport = secondName === null ? null : start(secondName, [...keyportNodeOptions(root), "bin/keyport.js", "serve"], seededEnv);
     const seededUrl = `http://127.0.0.1:${seededPort}`;
     if (seededKeyport !== null) {
       await waitUntilAnswering(seededKeyport, `${seededUrl}/healthz`);
       await createOwnerKeys(seededUrl, token, secrets);
+      if (secondName === "budget") await setOwnerBudget(seededUrl, token);
     }
     // Before any gateway traffic: what Keyport holds just for being up.
     const keyportMemoryAtStart = memoryOf(keyport);
@@ -111,9 +117,9 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
       direct: { name: "direct", origin: mockUrl, pid: mock.pid },
       bare: { name: "bare", origin: `http://127.0.0.1:${barePort}`, pid: bare.pid },
       keyport: { name: "keyport", origin: keyportUrl, pid: keyport.pid },
-      ...(seededKeyport === null ? {} : { seeded: { name: "seeded", origin: seededUrl, pid: seededKeyport.pid } }),
+      ...(seededKeyport === null || secondName === null ? {} : { [secondName]: { name: secondName, origin: seededUrl, pid: seededKeyport.pid } }),
     };
-    const targetNames = seededKeyport === null ? TARGET_NAMES : SCALE_TARGET_NAMES;
+    const targetNames = secondName === "seeded" ? SCALE_TARGET_NAMES : secondName === "budget" ? BUDGET_TARGET_NAMES : TARGET_NAMES;
     // Every response each target sent (warm-up included): Keyport's to compare with the usage
     // records it wrote, bare's and Keyport's to put their garbage collections per request.
     const traffic = Object.fromEntries(targetNames.map((name) => [name, { requests: 0, status2xx: 0 }]));
@@ -204,14 +210,14 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     }
 
     assertRunning();
-    const usageReport = seededKeyport === null ? null : await timeUsageReport(seededUrl, token);
+    const usageReport = secondName === "seeded" ? await timeUsageReport(seededUrl, token) : null;
     const memory = {
       keyportAtStart: keyportMemoryAtStart,
       keyportAfterWarmUp: keyportMemoryAfterWarmUp,
       keyport: memoryOf(keyport),
       bare: memoryOf(bare),
       mock: memoryOf(mock),
-      ...(seededKeyport === null ? {} : { seeded: memoryOf(seededKeyport) }),
+      ...(seededKeyport === null || secondName === null ? {} : { [secondName]: memoryOf(seededKeyport) }),
     };
     // SIGTERM drains the server and flushes queued usage records before Keyport exits.
     const keyportExitCode = await stopChild(keyport);
@@ -220,7 +226,7 @@ export async function runPass(plan, { root, ticksPerSecond, log, keepFiles }) {
     const seededStore =
       seededKeyport === null
         ? null
-        : { exitCode: await stopChild(seededKeyport), usageRecords: readUsageRecords(seededDbPath), traffic: traffic.seeded, log: scanLog(seededKeyport.logFile) };
+        : { target: secondName, exitCode: await stopChild(seededKeyport), usageRecords: readUsageRecords(seededDbPath), traffic: traffic[secondName ?? "seeded"], log: scanLog(seededKeyport.logFile) };
     await stopChild(bare);
     const gc = plan.gcTrace
       ? {

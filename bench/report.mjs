@@ -7,6 +7,8 @@ import { difference, median, ratio } from "./stats.mjs";
 export const LIMITS = {
   addedLatencyRatio: 1.5,
   addedFirstEventRatio: 1.5,
+  /** Budget variant: what the budget check adds, as a share of Keyport's added p50 without it. */
+  budgetShareOfAddedP50: 0.1,
   throughputRatio: 0.7,
   cpuPerRequestRatio: 1.5,
   peakRssBytes: 150 * 1024 * 1024,
@@ -109,8 +111,35 @@ export function aggregatePass(pass) {
   checkStore("", pass.usageRecords, pass.keyportTraffic, pass.keyportExitCode);
   check("2xx usage records without token counts", pass.usageRecords.withoutTokens, "= 0", pass.usageRecords.withoutTokens === 0);
   const seeded = pass.seededStore;
-  if (seeded !== null && seeded !== undefined) checkStore("seeded store: ", seeded.usageRecords, seeded.traffic, seeded.exitCode);
-  return { rows, ratios, checks, totalErrors };
+  if (seeded !== null && seeded !== undefined) checkStore(`${seeded.target ?? "seeded"} store: `, seeded.usageRecords, seeded.traffic, seeded.exitCode);
+  // Budget variant: the same calls through a Keyport whose owner has a budget, side by side.
+  const budget = (pass.targetNames ?? []).includes("budget")
+    ? CASES.map((benchCase) => {
+        const plain = find("open", benchCase.id, "keyport")?.addedMs.p50;
+        const budgeted = find("open", benchCase.id, "budget")?.addedMs.p50;
+        const costMs = difference(budgeted, plain);
+        return {
+          case: benchCase.id,
+          stream: benchCase.stream,
+          addedP50Ms: plain ?? null,
+          budgetAddedP50Ms: budgeted ?? null,
+          costMs,
+          share: costMs === null || plain === null || plain === undefined || plain <= 0 ? null : costMs / plain,
+          cpuRatio: ratio(find("closed", benchCase.id, "budget")?.cpuSecondsPer1000 ?? find("open", benchCase.id, "budget")?.cpuSecondsPer1000, find("closed", benchCase.id, "keyport")?.cpuSecondsPer1000 ?? find("open", benchCase.id, "keyport")?.cpuSecondsPer1000),
+        };
+      })
+    : null;
+  for (const entry of budget ?? []) {
+    if (!entry.stream) {
+      check(
+        `budget check ${entry.case} (its added p50 over Keyport's added p50)`,
+        entry.share,
+        `≤ ${LIMITS.budgetShareOfAddedP50}`,
+        entry.share !== null && entry.share <= LIMITS.budgetShareOfAddedP50,
+      );
+    }
+  }
+  return { rows, ratios, checks, totalErrors, budget };
 }
 
 /** @param {Record<string, number>[]} counts */
@@ -162,10 +191,18 @@ export function formatPass(pass, summary) {
     `Usage records: ${pass.usageRecords.total} (2xx ${pass.usageRecords.status2xx}, other ${pass.usageRecords.non2xx}; ${JSON.stringify(pass.usageRecords.byStatus)}) for ${pass.keyportTraffic.requests} gateway requests, ${pass.keyportTraffic.status2xx} answered 2xx`,
     `Keyport log: ${pass.keyportLog.lines} lines, ${pass.keyportLog.warnOrWorse} at warn or above${pass.keyportLog.samples.length > 0 ? `: ${pass.keyportLog.samples.join(" | ")}` : ""}`,
   );
+  if (summary.budget !== null && summary.budget !== undefined) {
+    lines.push("", "Budget check (target budget: the owner has a monthly budget; keyport: none):");
+    lines.push(`${"case".padEnd(26)}${cell("+p50", 3, 9)}${cell("budget+p50", 3, 11)}${cell("cost ms", 3, 9)}${cell("share", 2, 8)}${cell("CPU ratio", 2, 10)}`);
+    for (const entry of summary.budget) {
+      lines.push(`${entry.case.padEnd(26)}${cell(entry.addedP50Ms, 3, 9)}${cell(entry.budgetAddedP50Ms, 3, 11)}${cell(entry.costMs, 3, 9)}${cell(entry.share, 2, 8)}${cell(entry.cpuRatio, 2, 10)}`);
+    }
+  }
   const seeded = pass.seededStore;
   if (seeded !== null && seeded !== undefined) {
+    const second = seeded.target ?? "seeded";
     lines.push(
-      `Seeded store (target "seeded"): peak RSS ${mb(pass.memory.seeded.peakRssBytes)} MB; usage records ${seeded.usageRecords.total} (2xx ${seeded.usageRecords.status2xx}) for ${seeded.traffic.requests} gateway requests, ${seeded.traffic.status2xx} answered 2xx; log ${seeded.log.lines} lines, ${seeded.log.warnOrWorse} at warn or above`,
+      `${second === "seeded" ? "Seeded store" : "Budget owner's store"} (target "${second}"): peak RSS ${mb(pass.memory[second].peakRssBytes)} MB; usage records ${seeded.usageRecords.total} (2xx ${seeded.usageRecords.status2xx}) for ${seeded.traffic.requests} gateway requests, ${seeded.traffic.status2xx} answered 2xx; log ${seeded.log.lines} lines, ${seeded.log.warnOrWorse} at warn or above`,
     );
   }
   if (pass.gc !== null && pass.gc !== undefined) {

@@ -23,6 +23,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     scale: { type: "boolean", default: false },
+    budget: { type: "boolean", default: false },
     repeats: { type: "string" },
     rate: { type: "string" },
     "open-seconds": { type: "string" },
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     keep: { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
     "gc-trace": { type: "boolean", default: false },
+    "keyport-env": { type: "string", multiple: true },
     help: { type: "boolean", default: false },
   },
 });
@@ -56,10 +58,14 @@ if (values.help) {
                          Keyport down: the ratios of such a run are not comparable)
   --gc-trace             run bare and Keyport with V8's --trace-gc and print their collections per
                          request (young-generation scavenges, full collections, main-thread pauses)
+  --keyport-env K=V      one more setting for Keyport's environment (repeatable), e.g.
+                         KEYPORT_ACCESS_LOG=false to measure the access log's cost
   --scale                the scale check instead: one pass at mock latency 0 with a second Keyport
                          whose store is seeded with 100,000 owners' keys and 5 million usage
                          records, its runs interleaved with the others; compares the two Keyports'
                          added p50 and times a month's usage report for one owner
+  --budget               also run a second Keyport whose owner has a monthly budget (target
+                         "budget"), interleaved with the others: what the budget check adds
 `);
   process.exit(0);
 }
@@ -83,8 +89,16 @@ const basePlan = {
   warmUpRequests: quick ? 500 : 1500,
   quietWaitSeconds: numberOption(values["quiet-wait"], 20),
   scale: values.scale,
+  budget: values.budget,
   cpuProfile: values["cpu-prof"],
   gcTrace: values["gc-trace"],
+  keyportEnv: Object.fromEntries(
+    (values["keyport-env"] ?? []).map((entry) => {
+      const at = entry.indexOf("=");
+      if (at < 1) throw new Error(`--keyport-env needs NAME=VALUE: ${entry}`);
+      return [entry.slice(0, at), entry.slice(at + 1)];
+    }),
+  ),
 };
 const latencies = (values.latencies ?? "0,20").split(",").map((entry) => Math.round(numberOption(entry.trim(), 0)));
 
@@ -148,7 +162,7 @@ async function main() {
     : latencies.map((mockLatencyMs) => ({ ...basePlan, mockLatencyMs, scale: false }));
   for (const passPlan of passPlans) {
     const { mockLatencyMs } = passPlan;
-    log(`\nPass: mock latency ${mockLatencyMs} ms${passPlan.scale ? ", Keyport on an empty store and on a seeded one" : ""}`);
+    log(`\nPass: mock latency ${mockLatencyMs} ms${passPlan.scale ? ", Keyport on an empty store and on a seeded one" : passPlan.budget ? ", Keyport without and with an owner budget" : ""}`);
     const pass = await runPass(passPlan, { root, ticksPerSecond, log, keepFiles: values.keep });
     const summary = aggregatePass(pass);
     const text = formatPass(pass, summary);
@@ -170,7 +184,7 @@ async function main() {
   const finishedAt = new Date();
   const resultsDir = path.join(root, "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, `bench-${finishedAt.toISOString().replace(/[:.]/g, "-")}${values.scale ? "-scale" : ""}${quick ? "-quick" : ""}.json`);
+  const file = path.join(resultsDir, `bench-${finishedAt.toISOString().replace(/[:.]/g, "-")}${values.scale ? "-scale" : ""}${values.budget ? "-budget" : ""}${quick ? "-quick" : ""}.json`);
   const durationSeconds = (finishedAt.getTime() - Date.parse(meta.startedAt)) / 1000;
   writeFileSync(file, `${JSON.stringify({ ...meta, finishedAt: finishedAt.toISOString(), durationSeconds, passes }, null, 2)}\n`);
   log(`\nResults written to ${path.relative(root, file)} (${durationSeconds.toFixed(0)} s in total)`);

@@ -6,7 +6,7 @@
  * Packages that mark a layer as a concrete adapter. Only the layers that list one may import it;
  * every other package is free for all.
  */
-export const RESTRICTED_PACKAGES = ["fastify", "@fastify/*", "ioredis", "kysely", "pg", "better-sqlite3"];
+export const RESTRICTED_PACKAGES = ["fastify", "@fastify/*", "ioredis", "kysely", "pg", "better-sqlite3", "prom-client"];
 
 /**
  * One row per layer. A file belongs to the first row whose `files` glob matches it, so narrower
@@ -24,14 +24,15 @@ export const LAYERS = [
   { layer: "redis", files: "src/redis/**", mayImport: ["lib"], packages: ["ioredis"] },
   {
     layer: "redis-adapters",
-    files: "src/{cache,limits}/redis-*.ts",
-    mayImport: ["cache", "limits", "redis", "config", "lib"],
+    files: "src/{cache,limits,budgets}/redis-*.ts",
+    mayImport: ["cache", "limits", "budgets", "redis", "config", "store-ports", "lib"],
     packages: ["ioredis"],
   },
   { layer: "audit", files: "src/audit/**", mayImport: ["store-ports", "lib"], packages: [] },
   { layer: "usage", files: "src/usage/**", mayImport: ["store-ports", "lib"], packages: [] },
   { layer: "limits", files: "src/limits/**", mayImport: ["config", "lib"], packages: [] },
   { layer: "cache", files: "src/cache/**", mayImport: ["lib"], packages: [] },
+  { layer: "budgets", files: "src/budgets/**", mayImport: ["config", "store-ports", "lib"], packages: [] },
   { layer: "auth", files: "src/auth/**", mayImport: ["limits", "config", "lib"], packages: [] },
   {
     layer: "vault",
@@ -49,14 +50,22 @@ export const LAYERS = [
   {
     layer: "gateway",
     files: "src/gateway/**",
-    mayImport: ["auth", "audit", "cache", "config", "crypto", "limits", "providers", "store-ports", "usage", "vault", "lib"],
+    mayImport: ["auth", "audit", "budgets", "cache", "config", "crypto", "limits", "providers", "store-ports", "usage", "vault", "lib"],
     packages: [],
   },
   {
     layer: "api",
     files: "src/api/**",
-    mayImport: ["auth", "audit", "config", "notifications", "portal", "usage", "vault", "lib"],
+    mayImport: ["auth", "audit", "budgets", "config", "notifications", "portal", "usage", "vault", "lib"],
     packages: ["fastify", "@fastify/*"],
+  },
+  // Prometheus: the gateway's end-of-call listener and the MetricsPort implementation; the
+  // domain reports through lib/metrics-port.ts and never sees prom-client.
+  {
+    layer: "metrics",
+    files: "src/metrics/**",
+    mayImport: ["gateway", "providers", "store-ports", "usage", "lib"],
+    packages: ["prom-client"],
   },
   { layer: "mock-provider", files: "src/mock-provider/**", mayImport: ["lib"], packages: [] },
   {

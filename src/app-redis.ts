@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { dependencyHint } from "./app-health.js";
+import { createRedisBudgetLedger } from "./budgets/redis-budget-ledger.js";
 import { createRedisCacheCoordinator } from "./cache/redis-coordinator.js";
 import type { Config } from "./config/config-schema.js";
 import type { HealthRegistry } from "./lib/health-registry.js";
@@ -8,6 +9,7 @@ import { createRedisBlockBroadcast } from "./limits/redis-block-broadcast.js";
 import { createRedisRateLimiter } from "./limits/redis-rate-limiter.js";
 import { createRedisTierLimiter } from "./limits/redis-tier-limiter.js";
 import { connectRedis, waitForRedis } from "./redis/connect-redis.js";
+import type { BudgetRepo } from "./store/ports.js";
 
 /**
  * Least time an owner stays uncached after a key change whose end was never announced (the
@@ -79,6 +81,8 @@ export async function createRedisServices(options: RedisServicesOptions) {
     /** A counter shared by every instance; `name` keeps each limiter's keys apart. */
     rateLimiter: (limiter: { name: string; points: number; durationSeconds: number }) =>
       createRedisRateLimiter({ redis: client, points: limiter.points, durationSeconds: limiter.durationSeconds, keyPrefix: `${prefix}${limiter.name}:` }),
+    /** Spend counters shared by every instance; `budgets` seeds a counter from the database once a month. */
+    budgetLedger: (budgets: Pick<BudgetRepo, "settledSpend">) => createRedisBudgetLedger({ redis: client, keyPrefix: `${prefix}bud:`, budgets }),
     /** Blocked addresses announced to every instance (on the invalidation subscriber's connection). */
     blockBroadcast: (name: string) => createRedisBlockBroadcast({ redis: client, subscriber, channel: `${prefix}${name}` }),
     ping: () => client.ping(),

@@ -7,6 +7,8 @@ import { createAuthenticate } from "./api/authenticate.js";
 import { registerHealthRoutes } from "./api/health-routes.js";
 import { createHttpServer, logCompletedRequests, type PreRouter } from "./api/http-server.js";
 import { registerKeyRoutes } from "./api/key-routes.js";
+import { registerLimitsRoutes } from "./api/limits-routes.js";
+import { registerMetricsRoute } from "./api/metrics-routes.js";
 import { registerNotificationRoutes } from "./api/notification-routes.js";
 import { NOTIFICATION_SCHEMAS } from "./api/notification-schemas.js";
 import { createNotificationServices } from "./app-notifications.js";
@@ -14,21 +16,32 @@ import { createKeyRouting } from "./api/key-routing-view.js";
 import { createOperatorAuthenticate } from "./api/operator-authenticate.js";
 import { createPortalAuthenticate } from "./api/portal-authenticate.js";
 import { registerPortalPageRoutes } from "./api/portal-page-routes.js";
+import { registerOperatorRoutes } from "./api/operator-routes.js";
 import { registerOperatorPortalRoutes, registerPortalSessionRoutes } from "./api/portal-session-routes.js";
 import { registerUsageRoutes } from "./api/usage-routes.js";
 import { logHealthChanges } from "./app-health.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { createProxyTrust } from "./auth/client-address.js";
+import { createBudgetNotices } from "./budgets/budget-notices.js";
+import { createDbLedger, keyCounter } from "./budgets/ledger.js";
+import { createLimitsCache } from "./budgets/limits-cache.js";
+import { createLimitsService, type LimitsService } from "./budgets/limits-service.js";
+import type { CapDescription } from "./budgets/caps.js";
+import { createPeriodClock, monthOf } from "./budgets/period.js";
+import { createSettlementBatcher } from "./budgets/settlements.js";
 import { createJwtVerifier } from "./auth/jwt-verifier.js";
 import { createOperatorTokenCheck } from "./auth/operator-token.js";
+import { readBearerToken } from "./auth/read-credential.js";
 import { createTokenAuthenticator } from "./auth/token-authenticator.js";
 import { createMemoryCacheCoordinator } from "./cache/memory-coordinator.js";
 import { createKeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config/config-schema.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { createMasterKeyring } from "./crypto/master-keys.js";
+import { createAccessLog } from "./gateway/access-log.js";
 import { createGatewayDispatch } from "./gateway/gateway-dispatch.js";
 import type { PipelineDeps } from "./gateway/pipeline.js";
+import { createCallBudget } from "./gateway/steps/budget.js";
 import { type ActiveKeyRecord, createKeySelector } from "./gateway/steps/select-key.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import { createDependencyProbe, createHealthRegistry, type HealthRegistry } from "./lib/health-registry.js";
@@ -37,16 +50,19 @@ import { createLogger } from "./lib/logger.js";
 import { createAuthFailureThrottle } from "./limits/auth-failure-throttle.js";
 import { createMemoryRateLimiter } from "./limits/memory-rate-limiter.js";
 import { createMemoryTierLimiter } from "./limits/memory-tier-limiter.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { createPrometheusMetrics } from "./metrics/prometheus-metrics.js";
 import { loadPageAssets } from "./portal/page-assets.js";
 import { pageSecurityHeaders } from "./portal/page-headers.js";
 import { createPortalSessions, type PortalSessions } from "./portal/portal-sessions.js";
 import { createSessionCookie } from "./portal/session-cookie.js";
 import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
-import type { Store } from "./store/ports.js";
+import type { KeyRepo, Store } from "./store/ports.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
 import { openUsageJournal, replayUsageJournals, type UsageJournal } from "./usage/usage-journal.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
+import { createOperatorUsageReport } from "./usage/operator-usage-report.js";
 import { createUsageReport } from "./usage/usage-report.js";
 import { createCreateKey } from "./vault/create-key.js";
 import { createDataKeys } from "./vault/data-keys.js";
@@ -55,6 +71,7 @@ import { createKeyAdmission } from "./vault/key-admission.js";
 import { createKeyChecks } from "./vault/key-checks.js";
 import { createKeyHealth } from "./vault/key-health.js";
 import { createKeyService } from "./vault/key-service.js";
+import { createOperatorKeys } from "./vault/operator-keys.js";
 import { checkMasterKeys } from "./vault/master-key-check.js";
 
 export const VERSION = "0.1.0";
@@ -64,6 +81,9 @@ export const USAGE_JOURNAL_DIR = "usage-journal";
 
 /** After the drain deadline cut the last streams: how long their error events get to go out. */
 const CUT_STREAMS_GRACE_MS = 1_000;
+
+/** How long settlements of budget reservations are gathered before they are applied. */
+const SETTLEMENT_INTERVAL_MS = 200;
 
 /** How often dependencies are asked for their health between `/readyz` calls. */
 const HEALTH_PROBE_INTERVAL_MS = 5_000;
@@ -91,6 +111,8 @@ export type KeyportApp = {
   health: HealthRegistry;
   /** Portal links (the development banner prints one). */
   portal: PortalSessions;
+  /** Where `GET /metrics` listens when it has a port of its own (`KEYPORT_METRICS_PORT`). */
+  metricsUrl: string | undefined;
   /**
    * Fails readiness, keeps serving for the shutdown delay (`skipDelay` leaves it out: an
    * interactive Ctrl-C), stops accepting, lets in-flight calls and streams finish until the drain
@@ -166,8 +188,33 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // and learn the same from the provider.
     const statusKeys = withCacheInvalidation(store.keys, (owner, write) => keyCache.change(owner, write, { whenUnannounced: "proceed" }));
 
+    // Spend limits: counters in Redis across instances, else in the database.
+    const period = createPeriodClock(() => clock.now());
+    const ledger = redis?.budgetLedger(store.budgets) ?? createDbLedger(store.budgets);
+    const limitsCache = createLimitsCache({
+      load: (owner) => store.ownerLimits.find(owner),
+      ttlMs: config.gateway.keyCacheTtlMs,
+      clock,
+      onInvalidate: (handler) => coordinator.onInvalidate(handler),
+      onInvalidateAll: (handler) => coordinator.onInvalidateAll(handler),
+    });
+    // A key whose limit is removed stops counting: forget its counter, so a limit set again
+    // later starts from the month's records.
+    const budgetedKeys: KeyRepo = {
+      ...keys,
+      async update(owner, id, patch, at, events) {
+        const row = await keys.update(owner, id, patch, at, events);
+        if (row !== undefined && patch.monthlyLimitNanoUsd === null) await ledger.drop(owner, period().month, keyCounter(id));
+        return row;
+      },
+    };
+    // Bound late: the limits service needs the notification services' URL check, and they need it.
+    const late: { limits?: LimitsService } = {};
+
+    // Health and the usage writer are read when scraped (the recorder exists by then).
+    const metrics = createPrometheusMetrics({ health, usageStats: () => recorder.stats() });
     const auditLog = createAuditLog({ audit: store.audit, clock });
-    const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock });
+    const keyHealth = createKeyHealth({ keys: statusKeys, auditLog, clock, metrics });
     const dataKeys = createDataKeys({ dataKeys: store.dataKeys, keys, keyHealth, envelope, clock });
     // One adapter per provider, with its one upstream client: key checks and the gateway share both.
     const providers = createProviderRegistry({
@@ -192,11 +239,30 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       logger,
       // Owners cannot set a webhook URL or a notification email until the limits resource
       // exists: until then their own targets are skipped and the operator's webhook still runs.
-      settings: { find: async () => ({ webhookUrl: null, notifyEmail: null }) },
+      settings: { find: async (owner) => late.limits?.notificationSettings(owner) ?? { webhookUrl: null, notifyEmail: null } },
       version: VERSION,
     });
     closers.push(() => notifications.close());
-    const keyService = createKeyService({ keys, dataKeys, envelope, admission, auditLog, keyHealth, clock });
+    const limitsService = createLimitsService({
+      repo: store.ownerLimits,
+      keys: store.keys,
+      ledger,
+      tiers: config.tiers,
+      period,
+      clock,
+      validateWebhookUrl: (url) => notifications.validateWebhookUrl(url),
+      // Through the key cache's change: every instance is told to drop the owner's cached limits.
+      change: (owner, write) =>
+        keyCache.change(owner, async () => {
+          try {
+            return await write();
+          } finally {
+            limitsCache.forget(owner);
+          }
+        }),
+    });
+    late.limits = limitsService;
+    const keyService = createKeyService({ keys: budgetedKeys, dataKeys, envelope, admission, auditLog, keyHealth, clock });
     const createKey = createCreateKey({ keys, idempotency: store.idempotency, dataKeys, envelope, admission, auditLog, clock });
     const verifier = createJwtVerifier({ jwt: config.jwt, tiers: config.tiers, defaultTier: config.defaultTier, clock });
     // A bad public key stops the start instead of failing every request later.
@@ -255,25 +321,46 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       keyHealth,
       upgrade: config.upgrade,
     });
+    const notices = createBudgetNotices({ budgets: store.budgets, clock, onError: (error) => logger.warn({ err: error }, "budget notification not recorded") });
+    const settlements = createSettlementBatcher<CapDescription>({
+      adjust: (owner, month, counters, delta) => ledger.adjust(owner, month, counters, delta),
+      intervalMs: SETTLEMENT_INTERVAL_MS,
+      onCapPassed: (owner, month, cap, spent) => notices.exceeded(owner, monthOf(new Date(`${month}-01T00:00:00.000Z`)), cap, spent),
+      onError: (error) => logger.warn({ err: error }, "budget settlement failed; retried at the next flush (the reservation stays counted meanwhile)"),
+    });
+    const budget = createCallBudget({
+      ledger,
+      settlements,
+      limits: limitsCache,
+      tiers: config.tiers,
+      pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
+      period,
+      notices,
+    });
     const pipeline: PipelineDeps = {
       lifecycle,
       authenticate: { authenticator },
       selector,
       limit: { tierLimiter, tiers: config.tiers, rateLimitOnError: config.gateway.rateLimitOnError, upgrade: config.upgrade },
-      budget: undefined,
+      budget,
       forward: {
         retryPolicy: { maxRetries: config.gateway.retries, baseDelayMs: 250, maxDelayMs: 4_000, retryAfterCapMs: config.gateway.retryAfterCapMs },
         timeouts: { headersTimeoutMs: config.gateway.headersTimeoutMs, bodyTimeoutMs: config.gateway.bodyTimeoutMs },
         platformBetas: new Set(config.platformBetas),
+        metrics,
       },
       fallBack: { keyHealth, auditLog, selector, fallbackOnInvalid: config.gateway.fallbackOnInvalid },
       relay: { platformSecrets: Object.values(config.platformKeys).filter((key) => key !== undefined), streams: lifecycle },
       record: {
         recordUsage: (record) => recorder.record(record),
         pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
-        budget: undefined,
+        budget,
         journal,
-        onCallEnd: [],
+        // No access-log listener at all when its lines would be dropped (LOG_LEVEL above info).
+        onCallEnd: [
+          metrics.callEnded,
+          ...(config.observability.accessLog && logger.isLevelEnabled("info") ? [createAccessLog(logger.child({}, { redact: [] }))] : []),
+        ],
       },
     };
 
@@ -288,6 +375,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const pageAssets = loadPageAssets(overrides.pageDir);
     if (!pageAssets.built) logger.warn("the Settings page is not built (dist/web): run `npm run build`");
 
+    const usageReport = createUsageReport({ usage: store.usage, clock });
     const preRouter: PreRouter = {};
     const http = await createHttpServer({ preRouter, logger, bodyLimitBytes: config.bodyLimitBytes, trustProxy: trust, version: VERSION });
     const probe = createDependencyProbe({
@@ -299,6 +387,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     probing.unref();
     closers.push(async () => clearInterval(probing));
     registerHealthRoutes(http, { registry: health, probe });
+    const isOperatorToken = createOperatorTokenCheck(config.adminToken);
+    const operatorAuthenticate = createOperatorAuthenticate({ isConfigured: config.adminToken !== undefined, isOperatorToken });
+    const metricsAuth = config.observability.metrics.auth === "operator";
+    let metricsUrl: string | undefined;
+    if (config.observability.metrics.port === undefined) {
+      await registerMetricsRoute(http, { scrape: () => metrics.scrape(), authenticate: metricsAuth ? operatorAuthenticate : undefined });
+    } else {
+      const metricsServer = await startMetricsServer({
+        host: config.observability.metrics.host,
+        port: config.observability.metrics.port,
+        scrape: () => metrics.scrape(),
+        isAllowed: metricsAuth ? (authorization) => isOperatorToken(readBearerToken({ authorization }, { allowXApiKey: false })) : undefined,
+        onError: (error) => logger.error({ err: error }, "metrics could not be collected"),
+      });
+      closers.push(() => metricsServer.close());
+      metricsUrl = metricsServer.url;
+    }
     await http.register(async (scope) => {
       // onRequest: an unauthenticated request is refused before its body is even parsed.
       scope.addHook(
@@ -316,13 +421,20 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       });
       registerPortalSessionRoutes(scope, { sessions: portal, cookie: sessionCookie });
       registerAuditRoutes(scope, { auditLog });
-      registerUsageRoutes(scope, { report: createUsageReport({ usage: store.usage, clock }) });
+      registerUsageRoutes(scope, { report: usageReport });
+      registerLimitsRoutes(scope, { limits: limitsService, webhookSecrets: notifications.webhookSecrets });
       registerNotificationRoutes(scope, { listEvents: notifications.listEvents, webhookSecrets: notifications.webhookSecrets });
     });
     await http.register(async (scope) => {
-      scope.addHook("onRequest", createOperatorAuthenticate({ isConfigured: config.adminToken !== undefined, isOperatorToken: createOperatorTokenCheck(config.adminToken) }));
+      scope.addHook("onRequest", operatorAuthenticate);
       logCompletedRequests(scope);
       registerOperatorPortalRoutes(scope, { sessions: portal, hasTier, defaultTier: config.defaultTier, publicOrigin: config.portal.publicUrl });
+      registerOperatorRoutes(scope, {
+        usageAcrossOwners: createOperatorUsageReport({ operator: store.operator, clock }),
+        ownerUsage: usageReport,
+        keysWithStatus: createOperatorKeys({ operator: store.operator }),
+        keyService,
+      });
     });
     registerPortalPageRoutes(http, {
       sessions: portal,
@@ -336,6 +448,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Shutdown order (closers run last first): fail readiness and keep serving for the delay,
     // stop accepting, let in-flight calls and streams finish until the drain timeout, cut the
     // streams left, drop the connections, then flush usage, delete the journal, close the pools.
+    // After the drain: the last calls' settlements are applied too.
+    closers.push(() => settlements.close());
     // The journal goes only once the writer has committed every record; otherwise the next start replays it.
     closers.push(async () => {
       await recorder.close();
@@ -374,6 +488,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       logger,
       health,
       portal,
+      metricsUrl,
       close: (options = {}) => {
         shutdown.skipDelay = options.skipDelay === true;
         return closeAll();

@@ -11,7 +11,10 @@ export function toAppError(error: unknown): AppError {
   const fastifyError = error as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
   if (fastifyError.validation !== undefined) {
     const where = fastifyError.validationContext ?? "body";
-    return new AppError("invalid_request", `Invalid request ${where}: ${fastifyError.message ?? "does not match the schema"}.`);
+    // Ajv's message for an unknown field does not say which field it was.
+    const [first] = Array.isArray(fastifyError.validation) ? (fastifyError.validation as { keyword?: unknown; params?: { additionalProperty?: unknown } }[]) : [];
+    const unknown = first?.keyword === "additionalProperties" && typeof first.params?.additionalProperty === "string" ? ` (${first.params.additionalProperty})` : "";
+    return new AppError("invalid_request", `Invalid request ${where}: ${fastifyError.message ?? "does not match the schema"}${unknown}.`);
   }
   switch (fastifyError.code) {
     case "FST_ERR_CTP_INVALID_JSON_BODY":

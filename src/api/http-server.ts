@@ -5,7 +5,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
 import type { ProxyTrust } from "../auth/client-address.js";
 import { AppError } from "../lib/errors.js";
-import { newId } from "../lib/ids.js";
+import { requestIdOf } from "../lib/request-id.js";
 import { renderApiError, toAppError } from "./error-envelope.js";
 import { assertUtf8Json, parseJsonBody } from "./json-body.js";
 import { nameSchemaComponents } from "./openapi-components.js";
@@ -42,7 +42,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "requestId" }),
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustProxy,
-    genReqId: () => newId("req"),
+    genReqId: (request) => requestIdOf(request.headers),
     // Fastify's defaults coerce types and strip unknown fields; a management API must reject both.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     onProtoPoisoning: "error",

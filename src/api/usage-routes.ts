@@ -5,7 +5,7 @@ import { usageReportCsv } from "../usage/usage-report.js";
 import { principalOf } from "./authenticate.js";
 import { commonErrorResponses } from "./schemas.js";
 
-const UsageQuery = Type.Object(
+export const UsageQuery = Type.Object(
   {
     from: Type.Optional(Type.String({ maxLength: 40, description: "inclusive; default: the first day of this UTC month" })),
     to: Type.Optional(Type.String({ maxLength: 40, description: "exclusive; default: now" })),
@@ -14,9 +14,9 @@ const UsageQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-type UsageQuery = Static<typeof UsageQuery>;
+export type UsageQuery = Static<typeof UsageQuery>;
 
-const Row = {
+export const UsageRowFields = {
   requests: Type.Integer(),
   inputTokens: Type.Integer(),
   outputTokens: Type.Integer(),
@@ -25,14 +25,14 @@ const Row = {
   unpricedRequests: Type.Integer({ description: "calls to models without a known price (cost unknown, not zero)" }),
 };
 
-const UsageReport = Type.Object(
+export const UsageReport = Type.Object(
   {
     from: Type.String(),
     to: Type.String(),
     groupBy: Type.String(),
     source: Type.Union([Type.String(), Type.Null()]),
-    totals: Type.Object(Row, { additionalProperties: false }),
-    series: Type.Array(Type.Object({ group: Type.String(), ...Row }, { additionalProperties: false })),
+    totals: Type.Object(UsageRowFields, { additionalProperties: false }),
+    series: Type.Array(Type.Object({ group: Type.String(), ...UsageRowFields }, { additionalProperties: false })),
   },
   { additionalProperties: false, title: "UsageReport" },
 );

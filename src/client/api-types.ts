@@ -4,6 +4,57 @@
  */
 
 export interface paths {
+    "/api/v1/admin/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Keys needing attention (invalid, no credits, undecryptable) across owners, oldest first (operator token) */
+        get: operations["listOperatorKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/owners/{owner}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One owner's keys (hints only) and usage (the owner's report, grouped by provider by default), for support (operator token) */
+        get: operations["getOperatorOwner"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage across owners in whole UTC days, grouped by owner, provider, model, key source or day (operator token) */
+        get: operations["getOperatorUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-keys": {
         parameters: {
             query?: never;
@@ -102,6 +153,24 @@ export interface paths {
         /** The owner's notification events, newest first, with each delivery's state (webhook, email); cursor-paginated */
         get: operations["listEvents"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The owner's budget, alert threshold and targets, and every cap that applies with this month's spend and when it resets */
+        get: operations["getLimits"];
+        /** Change any of the budget, the alert threshold, the alert email and the webhook URL (null clears one; a field left out is unchanged) */
+        put: operations["updateLimits"];
         post?: never;
         delete?: never;
         options?: never;
@@ -301,6 +370,58 @@ export interface components {
                 type: string;
             };
         };
+        /** Limits */
+        Limits: {
+            /** @description every cap that applies, owner budget first */
+            caps: ({
+                /** @enum {string} */
+                kind: "owner_budget";
+                /** @description USD */
+                limitUsd: number;
+                /** @description USD */
+                remainingUsd: number;
+                /** @description USD */
+                spentUsd: number;
+            } | {
+                keyId: string;
+                /** @enum {string} */
+                kind: "key_limit";
+                label: string;
+                /** @description USD */
+                limitUsd: number;
+                provider: string;
+                /** @description USD */
+                remainingUsd: number;
+                /** @description USD */
+                spentUsd: number;
+            } | {
+                /** @enum {string} */
+                kind: "platform_allowance";
+                /** @description USD */
+                limitUsd: number;
+                /** @description USD */
+                remainingUsd: number;
+                /** @description USD */
+                spentUsd: number;
+                tier: string;
+            })[];
+            /** @description hard cap on the owner's spend in a UTC calendar month; null: none */
+            monthlyBudgetUsd: number | null;
+            notifyEmail: string | null;
+            /** @description spend (settled plus reserved) at which `budget.threshold_reached` is sent, once a month */
+            notifyThresholdUsd: number | null;
+            period: {
+                /** Format: date-time */
+                resetsAt: string;
+                /** Format: date-time */
+                start: string;
+            };
+            /** @description this month's spend, settled plus still reserved, all sources */
+            spentUsd: number;
+            /** @description `whsec_…`: verifies the webhooks' signatures */
+            webhookSecret: string;
+            webhookUrl: string | null;
+        };
         NotificationDelivery: {
             attempts: number;
             deliveredAt: string | null;
@@ -331,6 +452,73 @@ export interface components {
         NotificationEventPage: {
             events: components["schemas"]["NotificationEvent"][];
             nextCursor: string | null;
+        };
+        /** OperatorApiKey */
+        OperatorApiKey: {
+            /** @description whether the caller's plan lets calls use this key; stored keys stay stored either way */
+            byokAllowed?: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            estimatedCostUsd: number;
+            id: string;
+            isActive: boolean;
+            /** @description `****...` and the key's last four characters */
+            keyHint: string;
+            label: string;
+            lastTestedAt: string | null;
+            lastUsedAt: string | null;
+            monthlyLimitUsd: number | null;
+            owner: string;
+            /** @enum {string} */
+            provider: "openai" | "anthropic";
+            /** @enum {string} */
+            status: "valid" | "invalid" | "no_credits" | "unverified" | "undecryptable";
+            /** Format: date-time */
+            statusChangedAt: string;
+            statusDetail: string | null;
+            totalRequests: number;
+            totalTokens: number;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** OperatorApiKeyList */
+        OperatorApiKeyList: {
+            keys: components["schemas"]["OperatorApiKey"][];
+            nextCursor: string | null;
+        };
+        /** OperatorOwnerView */
+        OperatorOwnerView: {
+            keys: components["schemas"]["ApiKey"][];
+            owner: string;
+            usage: components["schemas"]["UsageReport"];
+        };
+        /** OperatorUsageReport */
+        OperatorUsageReport: {
+            from: string;
+            groupBy: string;
+            groups: {
+                cachedInputTokens: number;
+                estimatedCostUsd: number;
+                group: string;
+                inputTokens: number;
+                outputTokens: number;
+                requests: number;
+                /** @description calls to models without a known price (cost unknown, not zero) */
+                unpricedRequests: number;
+            }[];
+            nextCursor: string | null;
+            provider: string | null;
+            source: string | null;
+            to: string;
+            totals: {
+                cachedInputTokens: number;
+                estimatedCostUsd: number;
+                inputTokens: number;
+                outputTokens: number;
+                requests: number;
+                /** @description calls to models without a known price (cost unknown, not zero) */
+                unpricedRequests: number;
+            };
         };
         /** Plan */
         Plan: {
@@ -390,6 +578,13 @@ export interface components {
             label?: string;
             monthlyLimitUsd?: number | null;
         };
+        /** UpdateLimitsRequest */
+        UpdateLimitsRequest: {
+            monthlyBudgetUsd?: number | null;
+            notifyEmail?: string | null;
+            notifyThresholdUsd?: number | null;
+            webhookUrl?: string | null;
+        };
         /** UsageReport */
         UsageReport: {
             from: string;
@@ -429,6 +624,310 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listOperatorKeys: {
+        parameters: {
+            query?: {
+                /** @description `nextCursor` of the previous page */
+                cursor?: string;
+                /** @description 1 to 100, default 50 */
+                limit?: string;
+                status?: "attention" | "invalid" | "no_credits" | "undecryptable";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorApiKeyList"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getOperatorOwner: {
+        parameters: {
+            query?: {
+                /** @description inclusive; default: the first day of this UTC month */
+                from?: string;
+                groupBy?: "day" | "model" | "key" | "provider";
+                source?: "byok" | "platform";
+                /** @description exclusive; default: now */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description `user:<id>` or `project:<id>` */
+                owner: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorOwnerView"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getOperatorUsage: {
+        parameters: {
+            query?: {
+                /** @description `nextCursor` of the previous page (same groupBy) */
+                cursor?: string;
+                /** @description first UTC day (YYYY-MM-DD); default: the first day of this month */
+                from?: string;
+                groupBy?: "owner" | "provider" | "model" | "source" | "day";
+                /** @description 1 to 1000, default 100 */
+                limit?: string;
+                provider?: "openai" | "anthropic";
+                source?: "byok" | "platform";
+                /** @description the UTC day after the last one (exclusive); default: tomorrow */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatorUsageReport"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listApiKeys: {
         parameters: {
             query?: {
@@ -1188,6 +1687,176 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NotificationEventPage"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limits"];
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateLimitsRequest"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limits"];
                 };
             };
             /** @description Default Response */

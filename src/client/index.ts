@@ -28,6 +28,14 @@ export type PortalTheme = Schemas["PortalTheme"];
 export type PortalSessionLink = Schemas["PortalSessionLink"];
 export type CreatePortalSessionRequest = Schemas["CreatePortalSessionRequest"];
 export type CurrentPortalSession = Schemas["CurrentPortalSession"];
+export type Limits = Schemas["Limits"];
+export type SpendCap = Limits["caps"][number];
+export type LimitsChange = NonNullable<operations["updateLimits"]["requestBody"]>["content"]["application/json"];
+export type NotificationEventPage = Schemas["NotificationEventPage"];
+export type OperatorUsageReport = Schemas["OperatorUsageReport"];
+export type OperatorApiKey = Schemas["OperatorApiKey"];
+export type OperatorApiKeyList = Schemas["OperatorApiKeyList"];
+export type OperatorOwnerView = Schemas["OperatorOwnerView"];
 
 /** The stable error codes of Keyport's API (`error.code` in every error answer). */
 export type KeyportErrorCode = Schemas["Error"]["error"]["code"];
@@ -86,6 +94,9 @@ type Query<K extends keyof operations> = operations[K]["parameters"]["query"];
 
 export type UsageQuery = NonNullable<Query<"getUsage">>;
 export type AuditQuery = { cursor?: string; limit?: number };
+export type EventsQuery = { cursor?: string; limit?: number };
+export type OperatorUsageQuery = NonNullable<Query<"getOperatorUsage">>;
+export type OperatorKeysQuery = NonNullable<Query<"listOperatorKeys">>;
 
 export type RequestOptions = {
   /** Values for `{name}` placeholders in the path. */
@@ -185,12 +196,40 @@ export function createKeyportClient(options: KeyportClientOptions) {
         }),
     },
 
+    limits: {
+      /** The owner's budget, alert threshold, notification targets, this month's spend and every cap that applies. */
+      get: () => request<JsonResponse<"getLimits", 200>>("get", "/api/v1/limits"),
+      /** Changes the fields given; `null` clears one. A bad value is a 400 whose message names the field. */
+      update: (change: LimitsChange) => request<JsonResponse<"updateLimits", 200>>("put", "/api/v1/limits", { body: change }),
+      /** A new webhook signing secret; the old one keeps signing next to it for 24 hours. */
+      rotateWebhookSecret: () => request<JsonResponse<"rotateWebhookSecret", 200>>("post", "/api/v1/limits/webhook-secret"),
+    },
+
+    events: {
+      /** The owner's notification events with each delivery's state, newest first; page with `nextCursor`. */
+      list: (query: EventsQuery = {}) =>
+        request<JsonResponse<"listEvents", 200>>("get", "/api/v1/events", {
+          query: { cursor: query.cursor, limit: query.limit },
+        }),
+    },
+
     portalSessions: {
       /** Operator token: a one-time link to an owner's Settings page. */
       create: (body: CreatePortalSessionRequest) => request<JsonResponse<"createPortalSession", 201>>("post", "/api/v1/portal-sessions", { body }),
       /** In the Settings page: its session, with the CSRF token for changes. */
       current: () => request<JsonResponse<"getCurrentPortalSession", 200>>("get", "/api/v1/portal-sessions/current"),
       endCurrent: () => request<void>("delete", "/api/v1/portal-sessions/current", { expect: "none" }),
+    },
+
+    /** Operator token only. */
+    admin: {
+      /** Usage across owners in whole UTC days; pass `nextCursor` as `cursor` for the next groups. */
+      usage: (query?: OperatorUsageQuery) => request<JsonResponse<"getOperatorUsage", 200>>("get", "/api/v1/admin/usage", { query }),
+      /** Keys needing attention (invalid, no credits, undecryptable) with their owners. */
+      keys: (query?: OperatorKeysQuery) => request<JsonResponse<"listOperatorKeys", 200>>("get", "/api/v1/admin/keys", { query }),
+      /** One owner's keys (hints only) and usage. */
+      owner: (owner: string, query?: NonNullable<Query<"getOperatorOwner">>) =>
+        request<JsonResponse<"getOperatorOwner", 200>>("get", "/api/v1/admin/owners/{owner}", { path: { owner }, query }),
     },
   };
 }

@@ -95,6 +95,20 @@ export type Config = {
   portal: PortalConfig;
   /** What users on a plan without BYOK are told instead of "add your own key". */
   upgrade: UpgradeConfig;
+  observability: ObservabilityConfig;
+};
+
+export type ObservabilityConfig = {
+  metrics: {
+    /** A listener of its own for `GET /metrics`; `undefined`: served on the main port. */
+    port: number | undefined;
+    /** Where that listener binds (default `HOST`). */
+    host: string;
+    /** `operator`: `GET /metrics` needs `Authorization: Bearer <KEYPORT_ADMIN_TOKEN>`; `none`: open. */
+    auth: "none" | "operator";
+  };
+  /** One `info` line per gateway call (`KEYPORT_ACCESS_LOG`, default true). */
+  accessLog: boolean;
 };
 
 export type GatewayConfig = {
@@ -261,6 +275,14 @@ export const envSchema = z.object({
   KEYPORT_PORTAL_SESSION_TTL_SECONDS: integerFromString(3600, 300, 86_400),
   KEYPORT_UPGRADE_HINT: optionalString,
   KEYPORT_UPGRADE_URL: optionalString,
+  // Unset: /metrics is served on the main port. Not an `integerFromString`: it has no default
+  // value, and a fixed port cannot be part of the start-at-every-extreme test.
+  KEYPORT_METRICS_PORT: optionalString.refine((value) => value === undefined || (/^[0-9]{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535), {
+    message: "must be a port number from 1 to 65535 (unset: /metrics is served on PORT)",
+  }),
+  KEYPORT_METRICS_HOST: optionalString,
+  KEYPORT_METRICS_AUTH: z.enum(["none", "operator"]).optional(),
+  KEYPORT_ACCESS_LOG: z.enum(["true", "false"]).optional(),
 });
 
 export type Env = z.input<typeof envSchema>;

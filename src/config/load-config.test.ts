@@ -373,6 +373,28 @@ describe("loadConfig tiers", () => {
     );
   });
 
+  it("reads a tier's platformMonthlyBudgetUsd as nano-USD; null or absent is no cap", () => {
+    const config = loadConfig(
+      baseEnv({
+        KEYPORT_TIERS: JSON.stringify({
+          community: { requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: false, platformMonthlyBudgetUsd: 1.25 },
+          premium: { requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: true, platformMonthlyBudgetUsd: null },
+          zero: { requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: true, platformMonthlyBudgetUsd: 0 },
+        }),
+      }),
+    );
+    expect(config.tiers["community"]).toEqual({ requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: false, platformMonthlyBudgetNanoUsd: 1_250_000_000 });
+    expect(config.tiers["premium"]).toEqual({ requestsPerMinute: 1, requestsPerDay: 2, byokAllowed: true });
+    expect(config.tiers["zero"]?.platformMonthlyBudgetNanoUsd).toBe(0);
+  });
+
+  it.each([[-1], [0.0000001], [1_000_001], ["5"], [true]])("rejects a platformMonthlyBudgetUsd of %j", (allowance) => {
+    const problems = problemsOf(
+      baseEnv({ KEYPORT_TIERS: JSON.stringify({ community: { requestsPerMinute: 1, requestsPerDay: 1, byokAllowed: false, platformMonthlyBudgetUsd: allowance } }) }),
+    );
+    expect(problems[0]).toBe('KEYPORT_TIERS: tier "community" platformMonthlyBudgetUsd must be a number of USD from 0 to 1000000 (at most 6 decimals)');
+  });
+
   it.each(["Gold", "__proto__", "9lives", "a b", "x".repeat(33)])("rejects the tier name %s", (name) => {
     const raw = `{${JSON.stringify(name)}:{"requestsPerMinute":1,"requestsPerDay":1,"byokAllowed":false},"community":{"requestsPerMinute":1,"requestsPerDay":1,"byokAllowed":false}}`;
     const problems = problemsOf(baseEnv({ KEYPORT_TIERS: raw }));
@@ -500,5 +522,43 @@ describe("loadConfig platform call headers", () => {
   ] as [string, Env][])("refuses a %s a header cannot carry", (name, overrides) => {
     const problems = problemsOf(baseEnv(overrides));
     expect(problems.some((problem) => problem.startsWith(`${name} `)), problems.join("\n")).toBe(true);
+  });
+});
+
+describe("loadConfig metrics and access log", () => {
+  const ADMIN = "a".repeat(32);
+
+  it("defaults: /metrics on the main port for the operator, the access log on", () => {
+    const config = loadConfig(baseEnv());
+    expect(config.observability).toEqual({ metrics: { port: undefined, host: "127.0.0.1", auth: "operator" }, accessLog: true });
+  });
+
+  it("a port of its own is open by default and binds to HOST unless KEYPORT_METRICS_HOST says otherwise", () => {
+    expect(loadConfig(baseEnv({ KEYPORT_METRICS_PORT: "9464", HOST: "0.0.0.0" })).observability.metrics).toEqual({ port: 9464, host: "0.0.0.0", auth: "none" });
+    expect(loadConfig(baseEnv({ KEYPORT_METRICS_PORT: "9464", KEYPORT_METRICS_HOST: "10.0.0.5" })).observability.metrics.host).toBe("10.0.0.5");
+    expect(loadConfig(baseEnv({ KEYPORT_METRICS_PORT: "9464", KEYPORT_METRICS_AUTH: "operator", KEYPORT_ADMIN_TOKEN: ADMIN })).observability.metrics.auth).toBe("operator");
+    expect(loadConfig(baseEnv({ KEYPORT_METRICS_AUTH: "none" })).observability.metrics.auth).toBe("none");
+  });
+
+  it.each(["0", "65536", "-1", "1e3", "abc", "80.5"])("refuses KEYPORT_METRICS_PORT=%s", (value) => {
+    expect(problemsOf(baseEnv({ KEYPORT_METRICS_PORT: value }))).toEqual([
+      "KEYPORT_METRICS_PORT must be a port number from 1 to 65535 (unset: /metrics is served on PORT)",
+    ]);
+  });
+
+  it("refuses the main port as the metrics port, and operator auth without an operator token", () => {
+    expect(problemsOf(baseEnv({ PORT: "9000", KEYPORT_METRICS_PORT: "9000" }))).toEqual([
+      "KEYPORT_METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)",
+    ]);
+    expect(problemsOf(baseEnv({ KEYPORT_METRICS_AUTH: "operator" }))).toEqual([
+      "KEYPORT_METRICS_AUTH=operator needs KEYPORT_ADMIN_TOKEN (the token the scraper sends)",
+    ]);
+  });
+
+  it("KEYPORT_ACCESS_LOG=false switches the access log off; other values are refused", () => {
+    expect(loadConfig(baseEnv({ KEYPORT_ACCESS_LOG: "false" })).observability.accessLog).toBe(false);
+    expect(loadConfig(baseEnv({ KEYPORT_ACCESS_LOG: "true" })).observability.accessLog).toBe(true);
+    expect(problemsOf(baseEnv({ KEYPORT_ACCESS_LOG: "off" as "false" }))[0]).toMatch(/^KEYPORT_ACCESS_LOG /);
+    expect(problemsOf(baseEnv({ KEYPORT_METRICS_AUTH: "basic" as "none" }))[0]).toMatch(/^KEYPORT_METRICS_AUTH /);
   });
 });

@@ -9,11 +9,13 @@ import {
   type Env,
   envSchema,
   type JwtVerifierConfig,
+  type ObservabilityConfig,
   type TrustProxy,
 } from "./config-schema.js";
 import { isTrivialMasterKey, TRIVIAL_KEY_PROBLEM } from "./master-key-rules.js";
 import { parseNotificationsConfig } from "./notifications-config.js";
 import { parsePortalConfig, parseUpgradeConfig } from "./portal-config.js";
+import { isLimitUsd, MAX_LIMIT_USD, usdToNano } from "../lib/money.js";
 import { DEFAULT_TIERS, type Tier, TIER_NAME_PATTERN } from "./tiers.js";
 
 /** Raised with every configuration problem at once, so an operator fixes them in one go. */
@@ -69,6 +71,7 @@ export function loadConfig(env: Env): Config {
   const notifications = parseNotificationsConfig(values, problems);
   const portal = parsePortalConfig(values, nodeEnv, problems);
   const upgrade = parseUpgradeConfig(values, problems);
+  const observability = parseObservability(values, problems);
 
   if (problems.length > 0 || jwtVerifier === undefined || database === undefined) throw new ConfigError(problems);
 
@@ -134,8 +137,27 @@ export function loadConfig(env: Env): Config {
     notifications,
     portal,
     upgrade,
+    observability,
   };
   return deepFreeze(config);
+}
+
+/**
+ * Metrics and the access log. `/metrics` on the main port is for the operator by default (the
+ * main port is usually public); on a port of its own it is open by default (that port is meant to
+ * be reachable only by the scraper).
+ */
+function parseObservability(values: ReturnType<typeof envSchema.parse>, problems: string[]): ObservabilityConfig {
+  const port = values.KEYPORT_METRICS_PORT === undefined ? undefined : Number(values.KEYPORT_METRICS_PORT);
+  if (port !== undefined && port === values.PORT) problems.push("KEYPORT_METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)");
+  const auth = values.KEYPORT_METRICS_AUTH ?? (port === undefined ? "operator" : "none");
+  if (values.KEYPORT_METRICS_AUTH === "operator" && values.KEYPORT_ADMIN_TOKEN === undefined) {
+    problems.push("KEYPORT_METRICS_AUTH=operator needs KEYPORT_ADMIN_TOKEN (the token the scraper sends)");
+  }
+  return {
+    metrics: { port, host: values.KEYPORT_METRICS_HOST ?? values.HOST ?? "127.0.0.1", auth },
+    accessLog: values.KEYPORT_ACCESS_LOG !== "false",
+  };
 }
 
 function parseJwtVerifier(values: ReturnType<typeof envSchema.parse>, problems: string[]): JwtVerifierConfig | undefined {
@@ -220,10 +242,16 @@ function parseTiers(raw: string | undefined, problems: string[]): Record<string,
       );
       continue;
     }
+    const allowance = (value as { platformMonthlyBudgetUsd?: unknown }).platformMonthlyBudgetUsd;
+    if (allowance !== undefined && allowance !== null && !isLimitUsd(allowance)) {
+      problems.push(`KEYPORT_TIERS: tier "${name}" platformMonthlyBudgetUsd must be a number of USD from 0 to ${MAX_LIMIT_USD} (at most 6 decimals)`);
+      continue;
+    }
     tiers[name] = {
       requestsPerMinute: tier.requestsPerMinute,
       requestsPerDay: tier.requestsPerDay,
       byokAllowed: tier.byokAllowed,
+      ...(typeof allowance === "number" ? { platformMonthlyBudgetNanoUsd: usdToNano(allowance) } : {}),
     };
   }
   return tiers;

@@ -6,6 +6,11 @@ export type Tier = {
   requestsPerDay: number;
   /** Whether the owner's stored keys are used for calls. Stored keys stay stored either way. */
   byokAllowed: boolean;
+  /**
+   * Hard cap on what one owner may spend on the platform key in a UTC calendar month, in nano-USD
+   * (`platformMonthlyBudgetUsd` in `KEYPORT_TIERS`); absent: no cap.
+   */
+  platformMonthlyBudgetNanoUsd?: number;
 };
 
 export const DEFAULT_TIERS: Readonly<Record<string, Tier>> = Object.freeze({

@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import type { Principal } from "../auth/principal.js";
 import { type Cancellation, createCancellation } from "../lib/cancellation.js";
 import type { Redacted } from "../lib/redacted.js";
+import type { ErrorCode } from "../lib/errors.js";
 import type { Usage } from "../lib/usage.js";
 import type { GatewayEndpoint, PreparedRequest, ProviderAdapter } from "../providers/spec.js";
 import type { ProviderKeyRow, UsageStatus } from "../store/ports.js";
@@ -29,6 +30,8 @@ export type CallOutcome = {
   streamed: boolean;
   /** `performance.now()` when the first byte went to the client; `null` when none did. */
   firstByteAtMs: number | null;
+  /** Keyport's own error code when Keyport answered instead of the provider (a refusal, no answer upstream). */
+  errorCode?: ErrorCode;
 };
 
 /**
@@ -65,6 +68,11 @@ export type CallContext = {
   servedBy: Credential | undefined;
   /** relay (or the failure): how the call ended. */
   outcome: CallOutcome | undefined;
+  /**
+   * forward: milliseconds spent waiting for the provider's answer (every attempt up to its response
+   * headers, the pauses between retries included); the rest of the time to the first byte is Keyport's.
+   */
+  upstreamMs: number;
 };
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -101,5 +109,6 @@ export function createCallContext(fields: {
     journal: undefined,
     servedBy: undefined,
     outcome: undefined,
+    upstreamMs: 0,
   };
 }

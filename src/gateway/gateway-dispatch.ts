@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock } from "../lib/clock.js";
 import { AppError } from "../lib/errors.js";
-import { newId } from "../lib/ids.js";
+import { requestIdOf } from "../lib/request-id.js";
 import type { GatewayEndpoint, ProviderAdapter, ProviderRegistry } from "../providers/spec.js";
 import { createCallContext } from "./call-context.js";
 import type { GatewayLog, GatewayRequest } from "./gateway-request.js";
@@ -63,7 +63,7 @@ export function createGatewayDispatch(deps: GatewayDispatchDeps) {
     const queryAt = url.indexOf("?");
     const route = routes.get(`${incoming.method ?? ""} ${queryAt === -1 ? url : url.slice(0, queryAt)}`);
     if (route === undefined) return false;
-    const id = newId("req");
+    const id = requestIdOf(incoming.headers);
     serve(route, incoming, response, id).catch((error: unknown) => {
       deps.log.error({ err: error, requestId: id }, "gateway call failed unexpectedly");
       answer(route.adapter, response, id, new AppError("internal", "Internal error"), {});

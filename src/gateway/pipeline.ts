@@ -1,3 +1,5 @@
+import { performance } from "node:perf_hooks";
+import type { Principal } from "../auth/principal.js";
 import type { Lifecycle } from "../lib/lifecycle.js";
 import type { CallContext } from "./call-context.js";
 import { authenticate, type AuthenticateDeps } from "./steps/authenticate.js";
@@ -45,21 +47,27 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
     call.principal = principal;
     call.prepared = readRequest(call.endpoint, call.request);
     call.credential = await deps.selector.select(principal, call.adapter.id);
-    call.limitHeaders = await limitPlatformCall(principal, call.credential, call.request.log, deps.limit);
-    // Budget: the call's worst-case cost is reserved here, before anything goes upstream.
-    if (deps.budget !== undefined) call.reservation = await deps.budget.reserve(call);
+    // Limit, then budget: the call's worst-case cost is reserved here, before anything goes upstream.
+    await limitAndReserve(call, principal, deps);
     // Journal: the call is on disk before it goes upstream, so a crash cannot lose its usage.
     call.journal = journalStart(call, deps.record);
 
+    let sentAt = performance.now();
     let answer = await forward(call, call.credential, deps.forward);
+    call.upstreamMs += performance.now() - sentAt;
     if (answer.wentUpstream) call.servedBy = call.credential;
     if (isRefusedOwnKey(answer, call.credential)) {
       // The provider refused the owner's key itself: mark it, and go once more on the platform key.
       const fallback = await fallBackFromRefusedKey(call, answer, deps.fallBack);
       if (fallback !== undefined) {
         call.credential = fallback;
-        call.limitHeaders = await limitPlatformCall(principal, fallback, call.request.log, deps.limit);
+        // The platform key has caps of its own (the plan's allowance): reserve again for it.
+        if (call.reservation !== undefined) deps.budget?.release(call.reservation);
+        call.reservation = undefined;
+        await limitAndReserve(call, principal, deps);
+        sentAt = performance.now();
         answer = await forward(call, fallback, deps.forward);
+        call.upstreamMs += performance.now() - sentAt;
         if (answer.wentUpstream) call.servedBy = fallback;
       }
     }
@@ -75,4 +83,25 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
       deps.lifecycle.leave();
     }
   }
+}
+
+/**
+ * The tier's rate limit and the budget reservation for the call's current key. Both requests are
+ * made before either answer is awaited, so on Redis they travel together (one round trip). A
+ * reservation taken for a call the rate limit then refuses is released by `finishCall` (nothing
+ * went upstream); a rate-limit slot taken by a call the budget refuses stays counted.
+ */
+async function limitAndReserve(call: CallContext, principal: Principal, deps: PipelineDeps): Promise<void> {
+  const credential = call.credential;
+  if (credential === undefined) return;
+  const limiting = limitPlatformCall(principal, credential, call.request.log, deps.limit);
+  if (deps.budget === undefined) {
+    call.limitHeaders = await limiting;
+    return;
+  }
+  const [limited, reserved] = await Promise.allSettled([limiting, deps.budget.reserve(call)]);
+  if (reserved.status === "fulfilled") call.reservation = reserved.value;
+  if (limited.status === "rejected") throw limited.reason;
+  if (reserved.status === "rejected") throw reserved.reason;
+  call.limitHeaders = limited.value;
 }

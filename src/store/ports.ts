@@ -270,6 +270,34 @@ export type UsageGroup = {
   unpricedRequests: number;
 };
 
+/** What the operator's usage report groups by (across owners). */
+export type OperatorUsageGroupBy = "owner" | "provider" | "model" | "source" | "day";
+
+export type OperatorUsageQuery = {
+  /** Whole UTC days, `YYYY-MM-DD`: from inclusive, to exclusive. */
+  fromDay: string;
+  toDay: string;
+  groupBy: OperatorUsageGroupBy;
+  source?: UsageSource;
+  provider?: ProviderId;
+  /** Only groups that sort after this one (the last group of the previous page). */
+  after?: string;
+  limit: number;
+};
+
+/**
+ * Reads across owners, for the operator API only. Never returns a key's ciphertext or
+ * fingerprint to its callers' callers: the API renders rows field by field.
+ */
+export type OperatorRepo = {
+  /** Usage per group from the daily roll-up, groups in ascending order; `group` is the owner, provider, model, source or day. */
+  usage(query: OperatorUsageQuery): Promise<UsageGroup[]>;
+  /** The same range and filters summed over every group. */
+  usageTotals(query: Omit<OperatorUsageQuery, "groupBy" | "after" | "limit">): Promise<Omit<UsageGroup, "group">>;
+  /** Keys whose status is one of `statuses`, every owner, by id (oldest first), after `afterId`. */
+  keysWithStatus(statuses: readonly KeyStatus[], options: { afterId?: string; limit: number }): Promise<ProviderKeyRow[]>;
+};
+
 /** `skipped`: the target was not set up (no URL, no email, no SMTP) when the delivery came up. */
 export type DeliveryState = "pending" | "delivered" | "failed" | "skipped";
 
@@ -395,6 +423,62 @@ export type PortalSessionRepo = {
   sweep(before: string): Promise<number>;
 };
 
+/** An owner's spend limits and alert targets; `null` is "not set". Money in nano-USD. */
+export type OwnerLimitsRow = {
+  owner: string;
+  monthlyBudgetNanoUsd: number | null;
+  notifyThresholdNanoUsd: number | null;
+  notifyEmail: string | null;
+  webhookUrl: string | null;
+  updatedAt: string;
+};
+
+export type OwnerLimitsRepo = {
+  find(owner: string): Promise<OwnerLimitsRow | undefined>;
+  /** Inserts or replaces the owner's row. */
+  save(row: OwnerLimitsRow): Promise<void>;
+};
+
+/**
+ * One cap a reservation is checked against: the counter it counts in (`owner`, `platform`,
+ * `key:<id>`) and its limit for the month.
+ */
+export type BudgetCap = { counter: string; limitNanoUsd: number };
+
+/** The month a budget counts over: its key and its first day and the next month's (`YYYY-MM-DD`). */
+export type BudgetMonth = { month: string; firstDay: string; nextFirstDay: string };
+
+/** A reservation taken (with every counter's value after it), or the first cap it would pass. */
+export type BudgetReserveResult =
+  | { ok: true; spentNanoUsd: Record<string, number> }
+  | { ok: false; counter: string; spentNanoUsd: number };
+
+/**
+ * Spend counters in the database: the ledger of one instance, or of several without Redis. A
+ * counter holds the month's settled spend plus its open reservations; it is created from the
+ * month's `usage_daily` the first time a cap counts in it.
+ */
+export type BudgetRepo = {
+  /**
+   * In one transaction: creates missing counters from `usage_daily`, then adds `amountNanoUsd` to
+   * every cap's counter only if none would pass its limit (none changes otherwise).
+   */
+  reserve(owner: string, month: BudgetMonth, caps: readonly BudgetCap[], amountNanoUsd: number): Promise<BudgetReserveResult>;
+  /** Adds `deltaNanoUsd` (negative to give back) to counters that exist; their values after it. */
+  adjust(owner: string, month: string, counters: readonly string[], deltaNanoUsd: number): Promise<Record<string, number>>;
+  /** The month's settled spend per counter, from `usage_daily` (a counter's starting value). */
+  settledSpend(owner: string, month: BudgetMonth, counters: readonly string[]): Promise<Record<string, number>>;
+  /** The owner's counters of the month that exist. */
+  counters(owner: string, month: string): Promise<Record<string, number>>;
+  /** Forgets a counter (its cap was removed): the next time it counts it starts again from `usage_daily`. */
+  dropCounter(owner: string, month: string, counter: string): Promise<void>;
+  /**
+   * Records a budget notice once per owner, month and notice, with its audit event (and so its
+   * outbox rows) in the same transaction. True only for the call that recorded it.
+   */
+  recordNotice(owner: string, month: string, notice: string, event: AuditEvent): Promise<boolean>;
+};
+
 export type Store = {
   readonly dialect: "sqlite" | "postgres";
   readonly keys: KeyRepo;
@@ -406,6 +490,9 @@ export type Store = {
   readonly notifications: NotificationRepo;
   readonly webhookSecrets: WebhookSecretRepo;
   readonly portalSessions: PortalSessionRepo;
+  readonly ownerLimits: OwnerLimitsRepo;
+  readonly budgets: BudgetRepo;
+  readonly operator: OperatorRepo;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

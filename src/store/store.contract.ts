@@ -3,6 +3,7 @@ import { newId } from "../lib/ids.js";
 import { newKey, newOwner } from "./fixtures.contract.js";
 import type { AuditEvent, NewProviderKey, ProviderKeyRow, Store } from "./ports.js";
 import { describeNotificationsContract } from "./notifications.contract.js";
+import { describeBudgetContract } from "./budgets.contract.js";
 import { describePortalSessionContract } from "./portal-sessions.contract.js";
 import { describeUsageSummaryContract } from "./usage-summary.contract.js";
 import { describeUsageContract } from "./usage.contract.js";
@@ -506,6 +507,7 @@ export function runStoreContract(name: string, createStore: () => Promise<Store>
     describeUsageSummaryContract(() => store);
     describeNotificationsContract(() => store);
     describePortalSessionContract(() => store);
+    describeBudgetContract(() => store);
 
     describe("lifecycle", () => {
       it("answers ping and closes idempotently; a closed store refuses work", async () => {

@@ -1,6 +1,7 @@
 import type { DecryptError } from "../crypto/decrypt-error.js";
 import type { Clock } from "../lib/clock.js";
 import type { AuditEventType, KeyStatus } from "../lib/domain.js";
+import type { MetricsPort } from "../lib/metrics-port.js";
 import type { KeyRepo, ProviderKeyRow } from "../store/ports.js";
 import { type Actor, type AuditLog, SYSTEM_ACTOR } from "../audit/audit-log.js";
 
@@ -8,6 +9,8 @@ export type KeyHealthDeps = {
   keys: Pick<KeyRepo, "setStatus">;
   auditLog: AuditLog;
   clock: Clock;
+  /** Told about every status change this service makes (default: counts nothing). */
+  metrics?: Pick<MetricsPort, "keyStatusChanged">;
 };
 
 /** Status changes remembered so that late calls holding the old row do not write them again (bounded; forgetting one costs only a no-op write). */
@@ -42,7 +45,7 @@ export function undecryptableDetail(error: DecryptError): string {
  * @returns the updated row when this call changed the status; `undefined` when it already had it
  *   (or the key is gone)
  */
-export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
+export function createKeyHealth({ keys, auditLog, clock, metrics }: KeyHealthDeps) {
   // Every write goes through the key cache's change announcement (a Redis round trip and a
   // version bump on every instance), even one the compare-and-set then finds already made. So
   // callers holding the same row version join the change in flight, and a row version already
@@ -72,6 +75,7 @@ export function createKeyHealth({ keys, auditLog, clock }: KeyHealthDeps) {
     inFlight.set(change, write);
     try {
       const changed = await write;
+      if (changed !== undefined) metrics?.keyStatusChanged(row.provider, status);
       if (done.size >= MAX_REMEMBERED_CHANGES) done.clear();
       done.add(change);
       return changed;

@@ -227,29 +227,45 @@ describeWithBrowser("the Settings page in a browser", () => {
     await context.close();
   });
 
-  it("sets a budget on the Limits panel once the limits API is there, and hides the panel while it is not", async () => {
+  it("sets a budget and an alert on the Limits panel, shows the API's message next to its field, and this month's spend against the cap", async () => {
     const { page, context, sub } = await openAs();
-    const limits = await fetch(`${stack.url}/api/v1/limits`, { headers: { authorization: `Bearer ${await stack.token(sub)}` } });
-    const limitsTab = page.getByRole("tab", { name: "Limits" });
-    if (limits.status === 404) {
-      // This Keyport has no limits API yet: the page does not offer the panel.
-      expect(await limitsTab.count()).toBe(0);
-      await context.close();
-      return;
-    }
-    await limitsTab.click();
+    await page.getByRole("tab", { name: "Limits" }).click();
+    await page.getByRole("heading", { name: "This month" }).waitFor();
+    await page.getByText(/No spending cap applies to you yet/).waitFor();
     const budget = page.getByLabel("Monthly budget (USD)");
+    // The page's own check: nothing is sent.
     await budget.fill("-5");
     await page.getByRole("button", { name: "Save limits" }).click();
     await page.getByText(/Enter an amount in US dollars/).waitFor();
+    // The API's check: its message appears next to the field it names, and what was typed stays.
     await budget.fill("25");
     await page.getByLabel("Alert threshold (USD)").fill("20");
+    await page.getByLabel("Webhook URL").fill("https://127.0.0.1/hooks");
+    await page.getByRole("button", { name: "Save limits" }).click();
+    const webhookError = page.locator(".field").filter({ has: page.getByLabel("Webhook URL") }).getByRole("alert");
+    await webhookError.waitFor();
+    expect(await webhookError.textContent()).toMatch(/webhookUrl/);
+    expect(await budget.inputValue()).toBe("25");
+    await page.getByLabel("Webhook URL").fill("");
     await page.getByRole("button", { name: "Save limits" }).click();
     await page.getByRole("status").filter({ hasText: "Limits saved." }).waitFor();
     const stored = (await (await fetch(`${stack.url}/api/v1/limits`, { headers: { authorization: `Bearer ${await stack.token(sub)}` } })).json()) as {
       monthlyBudgetUsd: number;
+      notifyThresholdUsd: number;
+      webhookUrl: string | null;
     };
-    expect(stored.monthlyBudgetUsd).toBe(25);
+    expect(stored).toMatchObject({ monthlyBudgetUsd: 25, notifyThresholdUsd: 20, webhookUrl: null });
+    // The budget now shows as a cap with what is left of it.
+    await page.getByText("Your monthly budget").waitFor();
+    await page.getByText(/\$25\.00 left this month/).waitFor();
+    // A new signing secret replaces the one shown.
+    const secretField = page.getByLabel("Webhook signing secret");
+    const before = await secretField.inputValue();
+    expect(before).toMatch(/^whsec_/);
+    await page.getByRole("button", { name: "New secret" }).click();
+    await page.getByRole("status").filter({ hasText: "New signing secret made" }).waitFor();
+    await expect.poll(() => secretField.inputValue()).not.toBe(before);
+    expect(await secretField.inputValue()).toMatch(/^whsec_/);
     await context.close();
   });
 
@@ -409,11 +425,10 @@ describeWithBrowser("the Settings page in a browser", () => {
       await expect.poll(() => page.getByRole("region", { name: "By model" }).getByRole("row").count(), { timeout: 15_000 }).toBe(3);
       await screenshot(page, `usage-${width}`);
 
-      if ((await page.getByRole("tab", { name: "Limits" }).count()) > 0) {
-        await page.getByRole("tab", { name: "Limits" }).click();
-        await page.getByLabel("Monthly budget (USD)").waitFor();
-        await screenshot(page, `limits-${width}`);
-      }
+      await page.getByRole("tab", { name: "Limits" }).click();
+      await page.getByLabel("Monthly budget (USD)").waitFor();
+      await page.getByRole("heading", { name: "This month" }).waitFor();
+      await screenshot(page, `limits-${width}`);
 
       await page.getByRole("tab", { name: "Activity" }).click();
       await page.getByRole("region", { name: "Activity" }).getByRole("listitem").first().waitFor();

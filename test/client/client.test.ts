@@ -63,6 +63,32 @@ describe("keyport/client against a running Keyport", () => {
     expect(gone.requestId).toMatch(/^req_/);
   });
 
+  it("reads and changes the owner's limits, rotates the webhook secret and lists events", async () => {
+    const client = createKeyportClient({ baseUrl: keyport.url, token: () => keyport.token("client-limits", { tier: "premium" }) });
+    const initial = await client.limits.get();
+    expect(initial).toMatchObject({ monthlyBudgetUsd: null, notifyThresholdUsd: null, caps: [], spentUsd: 0 });
+    expect(initial.webhookSecret).toMatch(/^whsec_/);
+    const changed = await client.limits.update({ monthlyBudgetUsd: 12.5, notifyEmail: "owner@example.com" });
+    expect(changed).toMatchObject({ monthlyBudgetUsd: 12.5, notifyEmail: "owner@example.com", caps: [{ kind: "owner_budget", limitUsd: 12.5, remainingUsd: 12.5 }] });
+    const refused = await failure(client.limits.update({ monthlyBudgetUsd: -1 }));
+    expect(refused).toMatchObject({ status: 400, code: "invalid_request" });
+    expect(refused.message).toContain("monthlyBudgetUsd");
+    expect((await client.limits.update({ monthlyBudgetUsd: null })).caps).toEqual([]);
+
+    const rotated = await client.limits.rotateWebhookSecret();
+    expect(rotated.webhookSecret).toMatch(/^whsec_/);
+    expect(rotated.webhookSecret).not.toBe(initial.webhookSecret);
+    expect((await client.limits.get()).webhookSecret).toBe(rotated.webhookSecret);
+
+    const apiKey = openAiKey();
+    keyport.mock.setKey(apiKey, "valid");
+    await client.apiKeys.create({ provider: "openai", apiKey });
+    const events = await client.events.list({ limit: 1 });
+    expect(events.events.map((event) => event.type)).toEqual(["key.activated"]);
+    expect(events.nextCursor).not.toBeNull();
+    expect((await client.events.list({ cursor: events.nextCursor ?? "" })).events.map((event) => event.type)).toEqual(["key.created"]);
+  });
+
   it("turns error answers into KeyportError with Keyport's code and message", async () => {
     const client = createKeyportClient({ baseUrl: keyport.url, token: await keyport.token("client-errors", { tier: "premium" }) });
     const badFormat = await failure(client.apiKeys.create({ provider: "openai", apiKey: "not-a-key" }));

@@ -5,7 +5,6 @@ import { ActivityPanel } from "./activity/activity-panel.js";
 import { client, setCsrfToken } from "./client.js";
 import { KeysPanel } from "./keys/keys-panel.js";
 import { LimitsPanel } from "./limits/limits-panel.js";
-import { useLimitsAvailable } from "./limits/limits-api.js";
 import { applyTheme } from "./theme.js";
 import { ErrorNotice, Loading } from "./ui/status.js";
 import { type Tab, Tabs } from "./ui/tabs.js";
@@ -61,12 +60,11 @@ export function App() {
 }
 
 function SettingsPage({ session, onEnded }: { session: CurrentPortalSession; onEnded: () => void }) {
-  const limitsAvailable = useLimitsAvailable();
   const productName = session.theme.productName;
   const tabs: Tab[] = [
     { id: "keys", label: "API keys", render: () => <KeysPanel /> },
     { id: "usage", label: "Usage", render: () => <UsagePanel /> },
-    ...(limitsAvailable ? [{ id: "limits", label: "Limits", render: () => <LimitsPanel /> }] : []),
+    { id: "limits", label: "Limits", render: () => <LimitsPanel /> },
     { id: "activity", label: "Activity", render: () => <ActivityPanel /> },
   ];
 
@@ -97,8 +95,7 @@ function SettingsPage({ session, onEnded }: { session: CurrentPortalSession; onE
         </nav>
       </header>
       <main>
-        {/* Limits appear once the API has them; until the check answers, the tabs wait. */}
-        {limitsAvailable === undefined ? <Loading>Loading your settings…</Loading> : <Tabs tabs={tabs} label="Settings sections" />}
+        <Tabs tabs={tabs} label="Settings sections" />
       </main>
     </div>
   );

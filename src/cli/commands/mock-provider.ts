@@ -2,23 +2,9 @@ import { parseArgs } from "node:util";
 import { startMockProvider } from "../../mock-provider/mock-provider.js";
 import type { MockKeyBehaviour } from "../../mock-provider/types.js";
 import { MOCK_KEY_BEHAVIOURS } from "../../mock-provider/types.js";
+import { badUsage, commandHelp, helpOf } from "../command-help.js";
 
 const DEFAULT_PORT = 8788;
-
-const USAGE = `usage: keyport mock-provider [options]
-
-Runs a local OpenAI + Anthropic simulator until interrupted (Ctrl-C).
-
-  --host <address>          interface to listen on (default 127.0.0.1)
-  --port <number>           port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
-  --latency-ms <number>     delay before every response, in milliseconds (default 0)
-  --accept-unknown-keys     treat keys not given with --key as valid (default: 401)
-  --key <key>=<behaviour>   key behaviour: ${MOCK_KEY_BEHAVIOURS.join(" | ")} (repeatable)
-  --help                    show this help
-
-Control API (for scripts): POST /__mock/keys {"key","behaviour"}, POST /__mock/faults,
-DELETE /__mock/faults, GET /__mock/requests.
-`;
 
 /** Output and the stop condition; the defaults are the process's streams and SIGINT/SIGTERM. */
 export type MockProviderCommandIo = {
@@ -35,11 +21,11 @@ export async function runMockProviderCommand(
 ): Promise<number> {
   const command = parseOptions(argv);
   if (command.kind === "error") {
-    io.err(`${command.message}\n\n${USAGE}`);
+    io.err(badUsage("mock-provider", command.message));
     return 2;
   }
   if (command.kind === "help") {
-    io.out(USAGE);
+    io.out(commandHelp(helpOf("mock-provider")));
     return 0;
   }
   const parsed = command.options;

@@ -5,13 +5,8 @@ import type { Config } from "../../config/config-schema.js";
 import { OWNER_PATTERN } from "../../lib/domain.js";
 import { systemClock } from "../../lib/clock.js";
 import { createPortalSessions, portalLinkUrl } from "../../portal/portal-sessions.js";
+import { badUsage } from "../command-help.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
-
-const USAGE = `usage: keyport portal-link --sub <user-id> [--owner project:<id>] [--tier premium] [--return-url <url>]
-
-Prints a one-time link to the user's Settings page (valid KEYPORT_PORTAL_LINK_TTL_SECONDS), made
-in the database directly: what a platform backend gets from POST /api/v1/portal-sessions.
-`;
 
 /** `keyport portal-link`: a Settings link for trying the page, without the operator API. */
 export async function runPortalLinkCommand(argv: string[]): Promise<number> {
@@ -23,12 +18,12 @@ export async function runPortalLinkCommand(argv: string[]): Promise<number> {
       strict: true,
     }).values;
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : "bad arguments"}\n${USAGE}`);
+    process.stderr.write(badUsage("portal-link", error instanceof Error ? error.message : "bad arguments"));
     return 2;
   }
   const { sub, owner } = values;
   if (sub === undefined || !SUBJECT_PATTERN.test(sub)) {
-    process.stderr.write(sub === undefined ? USAGE : `--sub must match ${SUBJECT_PATTERN.source}\n`);
+    process.stderr.write(sub === undefined ? badUsage("portal-link", "--sub is required") : `--sub must match ${SUBJECT_PATTERN.source}\n`);
     return 2;
   }
   if (owner !== undefined && !OWNER_PATTERN.test(owner)) {

@@ -10,6 +10,7 @@ import { createLogger } from "../../lib/logger.js";
 import { portalLinkUrl } from "../../portal/portal-sessions.js";
 import { MasterKeyMismatchError } from "../../vault/master-key-check.js";
 import { developmentBanner } from "../banner.js";
+import { badUsage } from "../command-help.js";
 import { commitDevSecrets } from "../commit-dev-secrets.js";
 import { type Demo, DEMO_OPENAI_KEY, startDemo } from "../demo.js";
 import { ADMIN_TOKEN_FILE } from "../dev-secrets.js";
@@ -26,14 +27,12 @@ const BANNER_LINK_TTL_SECONDS = 3600;
 const DEMO_SUB = "demo";
 const DEMO_TIER = "premium";
 
-const USAGE = "usage: keyport serve [--demo]\n";
-
 export async function runServeCommand(argv: string[] = []): Promise<number> {
   let isDemo: boolean;
   try {
     isDemo = parseArgs({ args: argv, options: { demo: { type: "boolean", default: false } }, strict: true }).values.demo;
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : "bad arguments"}\n${USAGE}`);
+    process.stderr.write(badUsage("serve", error instanceof Error ? error.message : "bad arguments"));
     return 2;
   }
   const processEnv = readProcessEnv();

@@ -1,10 +1,10 @@
 import { parseArgs } from "node:util";
 import { signDevToken } from "../../auth/dev-token.js";
 import { isAppError } from "../../lib/errors.js";
+import { badUsage } from "../command-help.js";
 import { writeDevSecrets } from "../dev-secrets.js";
 import { loadRuntimeConfig } from "../load-runtime-config.js";
 
-const USAGE = "usage: keyport token --sub <user-id> [--tier premium] [--owner project:<id>] [--ttl seconds]\n";
 
 /** Prints a JWT signed with KEYPORT_JWT_SECRET, refusing claims the server would refuse. */
 export async function runTokenCommand(argv: string[]): Promise<number> {
@@ -16,11 +16,11 @@ export async function runTokenCommand(argv: string[]): Promise<number> {
       strict: true,
     }).values as typeof values;
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : "bad arguments"}\n${USAGE}`);
+    process.stderr.write(badUsage("token", error instanceof Error ? error.message : "bad arguments"));
     return 2;
   }
   if (values.sub === undefined) {
-    process.stderr.write(USAGE);
+    process.stderr.write(badUsage("token", "--sub is required"));
     return 2;
   }
   const ttl = Number(values.ttl);

@@ -65,6 +65,7 @@ function callWith(upstream: UpstreamClient, url = "/openai/v1/chat/completions")
     journal: undefined,
     servedBy: undefined,
     outcome: undefined,
+    upstreamMs: 0,
   };
 }
 

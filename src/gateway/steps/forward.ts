@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Cancellation } from "../../lib/cancellation.js";
+import type { MetricsPort } from "../../lib/metrics-port.js";
 import type { ProviderError, ProviderErrorKind } from "../../providers/spec.js";
 import {
   readBody,
@@ -29,6 +30,8 @@ export type ForwardDeps = {
   timeouts: UpstreamTimeouts;
   /** Beta values (or beta header names) callers may use with the platform key. */
   platformBetas: ReadonlySet<string>;
+  /** Told about every retry (default: counts nothing). */
+  metrics?: Pick<MetricsPort, "upstreamRetried">;
 };
 
 /** What the gateway does with each kind of error answer: retry it, or pass it on (after marking the key). */
@@ -55,6 +58,7 @@ export async function forward(call: Readonly<CallContext>, credential: Credentia
       if (error.kind === "aborted" || !canRetry || !(await pause(retryDelayMs(deps.retryPolicy, retry, undefined) ?? 0, cancellation))) {
         return { kind: "failed", failure: cancellation.aborted ? "aborted" : error.kind, wentUpstream };
       }
+      deps.metrics?.upstreamRetried(adapter.id, error.kind === "timeout" ? "timeout" : "connection");
       continue;
     }
     if (response.status < 400) return { kind: "response", response, wentUpstream: true };
@@ -67,6 +71,7 @@ export async function forward(call: Readonly<CallContext>, credential: Credentia
     const delay = retryDelayMs(deps.retryPolicy, retry, typeof retryAfter === "string" ? retryAfter : undefined);
     if (delay === undefined) return answer;
     if (!(await pause(delay, cancellation))) return { kind: "failed", failure: "aborted", wentUpstream: true };
+    deps.metrics?.upstreamRetried(adapter.id, error.kind === "rate_limited" ? "rate_limited" : "unavailable");
   }
 }
 

@@ -67,12 +67,8 @@ export function finishCall(call: Readonly<CallContext>, deps: RecordDeps): void 
   if (record !== undefined) deps.recordUsage(record);
   // After the record is queued: the journal's segment may go once the writer has committed it.
   if (call.journal !== undefined) deps.journal?.end(call.journal, record);
+  // The access log line (gateway/access-log.ts) and the metrics are listeners.
   for (const listener of deps.onCallEnd) listener(call, record);
-  const { log } = call.request;
-  // Per-call lines only at debug or trace: at the default level the hot path writes no log.
-  if (log.level === "debug" || log.level === "trace") {
-    log.debug({ route: call.request.routePath, status: call.response.statusCode, source: call.credential?.source, outcome: call.outcome?.status }, "gateway call");
-  }
 }
 
 /**

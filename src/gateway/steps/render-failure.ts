@@ -22,7 +22,15 @@ export function renderFailure(call: Readonly<CallContext>, error: unknown): Call
   const rendered = call.adapter.renderError(appError);
   response.writeHead(rendered.status, { ...rendered.headers, "x-request-id": request.id });
   response.end(rendered.body);
-  return { status: "error", httpStatus: rendered.status, usage: NO_USAGE, reportedModel: undefined, streamed, firstByteAtMs: performance.now() };
+  return {
+    status: "error",
+    httpStatus: rendered.status,
+    usage: NO_USAGE,
+    reportedModel: undefined,
+    streamed,
+    firstByteAtMs: performance.now(),
+    errorCode: appError.code,
+  };
 }
 
 /** The error for a call whose every attempt got no answer from the provider. */

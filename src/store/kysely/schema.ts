@@ -165,6 +165,36 @@ export type PortalSessionsTable = {
   session_expires_at: string | null;
 };
 
+/** An owner's spend limits and alert targets (migration 0008); money in nano-USD. */
+export type OwnerLimitsTable = {
+  owner: string;
+  monthly_budget_nano_usd: number | null;
+  notify_threshold_nano_usd: number | null;
+  notify_email: string | null;
+  webhook_url: string | null;
+  updated_at: string;
+};
+
+/** What one cap has counted in one month: settled spend plus open reservations (migration 0008). */
+export type BudgetCountersTable = {
+  owner: string;
+  /** `YYYY-MM` (UTC). */
+  month: string;
+  /** `owner`, `platform` or `key:<id>`. */
+  counter: string;
+  spent_nano_usd: number;
+};
+
+/** A budget notification already sent for an owner and month (migration 0008). */
+export type BudgetNoticesTable = {
+  owner: string;
+  month: string;
+  /** `threshold` or `exceeded:<counter>`. */
+  notice: string;
+  event_id: string;
+  created_at: string;
+};
+
 /** Every table the store reads or writes. */
 export type Database = {
   master_keys: MasterKeysTable;
@@ -177,6 +207,9 @@ export type Database = {
   notification_deliveries: NotificationDeliveriesTable;
   webhook_secrets: WebhookSecretsTable;
   portal_sessions: PortalSessionsTable;
+  owner_limits: OwnerLimitsTable;
+  budget_counters: BudgetCountersTable;
+  budget_notices: BudgetNoticesTable;
 };
 
 /** Unique indexes whose violation is an expected outcome, named identically on both dialects. */

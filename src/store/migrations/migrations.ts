@@ -8,6 +8,7 @@ import { usageDailyMigration } from "./0003-usage-daily.js";
 import { dropUsageKeyIndexMigration } from "./0004-drop-usage-key-index.js";
 import { notificationsMigration } from "./0006-notifications.js";
 import { portalSessionsMigration } from "./0007-portal-sessions.js";
+import { budgetsMigration } from "./0008-budgets.js";
 
 /**
  * Every migration, in order. The list is static because the code runs compiled from dist/,
@@ -21,6 +22,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, create: (dialect: StoreD
   ["0004_drop_usage_key_index", dropUsageKeyIndexMigration],
   ["0006_notifications", notificationsMigration],
   ["0007_portal_sessions", portalSessionsMigration],
+  ["0008_budgets", budgetsMigration],
 ];
 
 /** A Kysely migration provider over the static list, built for one dialect. */

@@ -8,12 +8,17 @@ function capName(cap: SpendCap): string {
     case "owner_budget":
       return "Your monthly budget";
     case "key_limit": {
-      const provider = cap.provider === undefined ? "" : ` (${PROVIDER_NAMES[cap.provider]})`;
-      return `Key limit: ${cap.label ?? "a key"}${provider}`;
+      const provider = PROVIDER_NAMES[cap.provider as keyof typeof PROVIDER_NAMES] ?? cap.provider;
+      return `Key limit: ${cap.label} (${provider})`;
     }
     case "platform_allowance":
       return "Your plan's allowance on the platform key";
   }
+}
+
+function capKey(cap: SpendCap): string {
+  if (cap.kind === "key_limit") return `key-${cap.keyId}`;
+  return cap.kind;
 }
 
 /** This month's spend against each cap, and when the caps start again. */
@@ -34,7 +39,7 @@ export function SpendCard({ limits }: { limits: Limits }) {
             const name = capName(cap);
             const reached = cap.remainingUsd <= 0;
             return (
-              <li key={`${cap.kind}-${cap.keyId ?? cap.tier ?? ""}`} class="cap">
+              <li key={capKey(cap)} class="cap">
                 <div class="cap-head">
                   <span>{name}</span>
                   <span>

@@ -1,0 +1,91 @@
+import type SqliteDatabase from "better-sqlite3";
+import type { Kysely } from "kysely";
+import type { BudgetCap, BudgetMonth, BudgetRepo, BudgetReserveResult } from "../ports.js";
+import { usageFilter } from "../kysely/budget-repo.js";
+import type { Database } from "../kysely/schema.js";
+
+/** Rolls the reservation's transaction back; carries the cap that refused. */
+class CapReached extends Error {
+  constructor(
+    readonly counter: string,
+    readonly spentNanoUsd: number,
+  ) {
+    super("cap reached");
+  }
+}
+
+const COUNTER_KEY = "owner = ? and month = ? and counter = ?";
+
+/**
+ * Budget reservations and settlements on SQLite with statements prepared once and run
+ * synchronously in one `BEGIN IMMEDIATE` transaction, on Kysely's one connection (taken through
+ * `db.connection()`, so never inside another store transaction). Same contract as the portable
+ * repository; a reservation runs on every capped gateway call, and building, compiling and
+ * awaiting three Kysely statements for it cost about as much CPU as the rest of the call.
+ */
+export function createSqliteBudgetWrites(db: Kysely<Database>, database: SqliteDatabase.Database): Pick<BudgetRepo, "reserve" | "adjust"> {
+  const take = database.prepare<[number, string, string, string, number, number], { spent_nano_usd: number }>(
+    `update budget_counters set spent_nano_usd = spent_nano_usd + ? where ${COUNTER_KEY} and spent_nano_usd + ? <= ? returning spent_nano_usd`,
+  );
+  const read = database.prepare<[string, string, string], { spent_nano_usd: number }>(`select spent_nano_usd from budget_counters where ${COUNTER_KEY}`);
+  const add = database.prepare<[number, string, string, string], { spent_nano_usd: number }>(
+    `update budget_counters set spent_nano_usd = spent_nano_usd + ? where ${COUNTER_KEY} returning spent_nano_usd`,
+  );
+  const seedSql = (filter: string) =>
+    database.prepare(
+      `insert into budget_counters (owner, month, counter, spent_nano_usd)
+       select ?, ?, ?, coalesce(sum(cost_nano_usd), 0) from usage_daily where owner = ? and day >= ? and day < ?${filter}
+       on conflict (owner, month, counter) do nothing`,
+    );
+  const seeds = { all: seedSql(""), source: seedSql(" and source = ?"), key_id: seedSql(" and key_id = ?") };
+
+  function seed(owner: string, month: BudgetMonth, counter: string): void {
+    const filter = usageFilter(counter);
+    const base = [owner, month.month, counter, owner, month.firstDay, month.nextFirstDay];
+    if (filter === undefined) seeds.all.run(base);
+    else seeds[filter.column].run([...base, filter.value]);
+  }
+
+  const reserveAll = database.transaction((owner: string, month: BudgetMonth, caps: readonly BudgetCap[], amount: number): Record<string, number> => {
+    const spent: Record<string, number> = {};
+    let refused: { counter: string; spentNanoUsd: number } | undefined;
+    for (const cap of caps) {
+      const taken = () => take.get(amount, owner, month.month, cap.counter, amount, cap.limitNanoUsd);
+      let row = taken();
+      if (row === undefined && read.get(owner, month.month, cap.counter) === undefined) {
+        seed(owner, month, cap.counter);
+        row = taken();
+      }
+      if (row !== undefined) spent[cap.counter] = row.spent_nano_usd;
+      // The first cap in the caller's order that refused is the one the caller is told about.
+      else refused ??= { counter: cap.counter, spentNanoUsd: read.get(owner, month.month, cap.counter)?.spent_nano_usd ?? 0 };
+    }
+    if (refused !== undefined) throw new CapReached(refused.counter, refused.spentNanoUsd);
+    return spent;
+  });
+
+  const adjustAll = database.transaction((owner: string, month: string, counters: readonly string[], delta: number): Record<string, number> => {
+    const values: Record<string, number> = {};
+    for (const counter of counters) {
+      const row = add.get(delta, owner, month, counter);
+      if (row !== undefined) values[counter] = row.spent_nano_usd;
+    }
+    return values;
+  });
+
+  return {
+    reserve: (owner, month, caps, amountNanoUsd) =>
+      db.connection().execute(async (): Promise<BudgetReserveResult> => {
+        try {
+          return { ok: true, spentNanoUsd: reserveAll.immediate(owner, month, caps, amountNanoUsd) };
+        } catch (error) {
+          if (error instanceof CapReached) return { ok: false, counter: error.counter, spentNanoUsd: error.spentNanoUsd };
+          throw error;
+        }
+      }),
+    adjust: async (owner, month, counters, deltaNanoUsd) => {
+      if (counters.length === 0) return {};
+      return db.connection().execute(async () => adjustAll.immediate(owner, month, counters, deltaNanoUsd));
+    },
+  };
+}
