@@ -93,9 +93,11 @@ export function createSqliteBudgetWrites(db: Kysely<Database>, database: SqliteD
   }
   const reserveBatch = database.transaction((batch: readonly ReserveRequest[]) => batch.map(reserveOne));
 
-  // Group commit: reservations asked for while the connection is busy (the usual case under load)
-  // are taken in one transaction, each in its own savepoint, so a busy gateway pays one commit
-  // for many calls. Alone, a reservation is its own transaction as before.
+  // Group commit: the reservations asked for in one turn of the event loop (the calls whose
+  // requests arrived together; `setImmediate` runs once the turn's I/O callbacks are done) and
+  // those asked for while the connection is busy are taken in one transaction, each in its own
+  // savepoint, so a busy gateway pays one commit for many calls. Alone, a reservation is its own
+  // transaction, a few microseconds later.
   let waiting: ReserveRequest[] = [];
   let isScheduled = false;
   function runWaiting(): void {
@@ -129,7 +131,10 @@ export function createSqliteBudgetWrites(db: Kysely<Database>, database: SqliteD
     reserve: (owner, month, caps, amountNanoUsd) =>
       new Promise<BudgetReserveResult>((resolve, reject) => {
         waiting.push({ owner, month, caps, amount: amountNanoUsd, resolve, reject });
-        if (!isScheduled) runWaiting();
+        if (!isScheduled) {
+          isScheduled = true;
+          setImmediate(runWaiting);
+        }
       }),
     adjust: async (owner, month, counters, deltaNanoUsd) => {
       if (counters.length === 0) return {};
