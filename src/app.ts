@@ -453,7 +453,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // The journal goes only once the writer has committed every record; otherwise the next start replays it.
     closers.push(async () => {
       await recorder.close();
-      await journal.close({ committed: true });
+      // A call still running now would be recorded after the writer closed: its start line stays.
+      await journal.close({ committed: lifecycle.inFlight === 0 });
     });
     closers.push(async () => {
       // Readiness fails first, while the listener keeps accepting: load balancers and Kubernetes
@@ -478,6 +479,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       const force = setTimeout(() => http.server.closeAllConnections(), 1_000);
       await closed;
       clearTimeout(force);
+      // Calls whose connections were just closed end (and are recorded) before the writer closes.
+      if (lifecycle.inFlight > 0) await lifecycle.drain(CUT_STREAMS_GRACE_MS);
     });
 
     // From here on; what the start itself found is logged once, above, or stops the start.

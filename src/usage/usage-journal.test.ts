@@ -162,7 +162,8 @@ describe("usage journal", () => {
 
     const record = recordOf(first);
     journal.end(ticket, record);
-    // The end line goes to the segment current when the call ends.
+    // The end line goes to the segment current when the call ends (written at the end of this turn of the event loop).
+    await new Promise((resolve) => setImmediate(resolve));
     const current = readdirSync(directory).find((name) => name.endsWith(".2.log")) ?? "";
     expect(readFileSync(path.join(directory, current), "utf8")).toContain(`E${JSON.stringify(record)}`);
     await vi.waitFor(() => expect(flush).toHaveBeenCalled());
@@ -175,6 +176,21 @@ describe("usage journal", () => {
     expect(existsSync(directory)).toBe(false);
   });
 
+  it("writes a start line at once and gathers the end lines of one turn of the event loop into one write", async () => {
+    const directory = tempDir();
+    const journal = openUsageJournal({ directory, flush: noFlush });
+    const file = () => path.join(directory, readdirSync(directory)[0] ?? "");
+    const starts = [startOf(), startOf(), startOf()];
+    const tickets = starts.map((start) => journal.start(start));
+    // Before any answer could reach a client: every start line is in the file.
+    expect(readFileSync(file(), "utf8").split("\n").filter((line) => line.startsWith("S"))).toHaveLength(3);
+    tickets.forEach((ticket, index) => journal.end(ticket, recordOf(starts[index] as JournalStart)));
+    expect(readFileSync(file(), "utf8")).not.toContain("\nE");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(readFileSync(file(), "utf8").split("\n").filter((line) => line.startsWith("E"))).toHaveLength(3);
+    await journal.close({ committed: true });
+  });
+
   it("does not fail the call when a line cannot be written", async () => {
     const directory = tempDir();
     const errors: string[] = [];
@@ -182,6 +198,7 @@ describe("usage journal", () => {
     await journal.close({ committed: false });
     // Closed file: writes fail, and are reported (once) instead of thrown.
     expect(() => journal.end(journal.start(startOf()), undefined)).not.toThrow();
+    await new Promise((resolve) => setImmediate(resolve));
     expect(errors).toEqual(["usage journal write failed"]);
     appendFileSync(path.join(directory, "not-a-journal.txt"), "x");
     expect(await replayUsageJournals(directory, noFlush)).toEqual({ files: 1, records: 0, recovered: 0, foreign: 0 });

@@ -9,8 +9,9 @@ import { checkUsageRecord } from "./usage-record-check.js";
 /**
  * The usage journal: a per-instance append-only file under the data directory, with one short
  * line when a call is about to go upstream and one when its usage record is handed to the
- * batched writer. Each line is one `write(2)`: the kernel keeps written pages when the process
- * is killed (SIGKILL, an out-of-memory kill), so no fsync is needed for that. (A power loss
+ * batched writer. A start line is one `write(2)` of its own; the end lines of one turn of the
+ * event loop share one. The kernel keeps written pages when the process is killed (SIGKILL, an
+ * out-of-memory kill), so no fsync is needed for that. (A power loss
  * can still lose the last lines; the database's own durability is the same trade.)
  *
  * At the next start, the journals of instances that are gone are replayed
@@ -104,19 +105,44 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
   let current = openSegment();
 
   let isFailing = false;
-  function write(line: string): void {
+  let pendingEnds = "";
+  let isWriteScheduled = false;
+
+  function writeNow(lines: string): void {
     try {
-      writeSync(current.fd, line);
+      writeSync(current.fd, lines);
       current.lines += 1;
       isFailing = false;
     } catch (error) {
-      // A full disk must not fail the call (the writer still records it); said once, not per call.
+      // A full disk must not fail the calls (the writer still records them); said once, not per call.
       if (!isFailing) deps.onError?.(error, "usage journal write failed");
       isFailing = true;
     }
   }
 
+  /** Writes the end lines gathered in this turn of the event loop: one `write(2)` for all of them. */
+  function writePendingEnds(): void {
+    isWriteScheduled = false;
+    if (pendingEnds.length === 0) return;
+    const lines = pendingEnds;
+    pendingEnds = "";
+    writeNow(lines);
+  }
+
+  /**
+   * End lines may come after the answer, so those of one turn of the event loop are written
+   * together (`setImmediate`): under load one system call for many calls. A kill in between
+   * loses only their figures: those calls are replayed from their start lines as `recovered`.
+   */
+  function writeEnd(line: string): void {
+    pendingEnds += line;
+    if (isWriteScheduled) return;
+    isWriteScheduled = true;
+    setImmediate(writePendingEnds);
+  }
+
   function rotate(): void {
+    writePendingEnds();
     if (isClosed || current.lines === 0) return;
     const old = current;
     current = openSegment();
@@ -149,12 +175,13 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
     start(entry) {
       const segment = current;
       segment.open += 1;
-      write(`S${JSON.stringify(entry)}\n`);
+      // At once: the line must be on disk before any answer can reach the client.
+      writeNow(`S${JSON.stringify(entry)}\n`);
       return { id: entry.id, segment };
     },
     end(ticket, record) {
       (ticket.segment as Segment).open -= 1;
-      write(record === undefined ? `X${JSON.stringify(ticket.id)}\n` : `E${JSON.stringify(record)}\n`);
+      writeEnd(record === undefined ? `X${JSON.stringify(ticket.id)}\n` : `E${JSON.stringify(record)}\n`);
     },
     async close({ committed }) {
       if (isClosed) return;
@@ -162,6 +189,7 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
       openInstances.delete(instance);
       clearInterval(timer);
       await deleting;
+      writePendingEnds();
       closeSync(current.fd);
       if (!committed) return;
       for (const segment of [...sealed, current]) unlinkQuietly(segment.file);

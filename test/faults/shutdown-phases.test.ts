@@ -115,6 +115,21 @@ describe("shutdown phases (KEYPORT_SHUTDOWN_DELAY_MS, KEYPORT_DRAIN_TIMEOUT_MS)"
       if ((event as Anthropic.RawMessageStreamEvent).type === "content_block_delta") anthropicStarted = true;
     });
     await waitUntil(() => openAiStarted && anthropicStarted, "both streams have their first word");
+    // And a plain call whose answer never comes.
+    const waitingPool = new Agent();
+    const waitingClient = new OpenAI({
+      baseURL: `${url}/openai/v1`,
+      apiKey: token,
+      maxRetries: 0,
+      fetchOptions: { dispatcher: waitingPool } as unknown as NonNullable<ClientOptions["fetchOptions"]>,
+    });
+    const waiting = waitingClient.chat.completions
+      .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "never answer" }] })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    await waitUntil(() => upstream.calls.length === 3, "the plain call reached the provider");
 
     expect(keyport.child.kill("SIGTERM")).toBe(true);
     await keyport.waitFor(/"msg":"not ready; still accepting during the shutdown delay"/);
@@ -152,6 +167,10 @@ describe("shutdown phases (KEYPORT_SHUTDOWN_DELAY_MS, KEYPORT_DRAIN_TIMEOUT_MS)"
     expect(anthropic.error).not.toBeInstanceOf(Anthropic.APIConnectionError);
     expect(anthropic.error).toMatchObject({ error: { type: "error", error: { type: "overloaded_error" } } });
 
+    // The plain call loses its connection (nothing can be said in a body that has not started).
+    expect(await waiting).toBeInstanceOf(OpenAI.APIConnectionError);
+    await waitingPool.close();
+
     const exit = await keyport.waitForExit(30_000);
     expect(exit.code, exit.stdout + exit.stderr).toBe(0);
     expect(exit.stdout).toMatch(/"cutStreams":2/);
@@ -167,15 +186,17 @@ describe("shutdown phases (KEYPORT_SHUTDOWN_DELAY_MS, KEYPORT_DRAIN_TIMEOUT_MS)"
     const database = new Database(path.join(dataDir, "keyport.db"), { readonly: true });
     try {
       const rows = database
-        .prepare("select provider, status, input_tokens as inputTokens, output_tokens as outputTokens, cost_nano_usd as cost, streamed from usage_records order by provider, status")
+        .prepare("select provider, status, input_tokens as inputTokens, output_tokens as outputTokens, cost_nano_usd as cost, streamed from usage_records order by provider, status, streamed")
         .all() as { provider: string; status: string; inputTokens: number | null; outputTokens: number | null; cost: number | null; streamed: number }[];
       expect(rows.map(({ cost: _cost, ...row }) => row)).toEqual([
         { provider: "anthropic", status: "shutdown_cut", inputTokens: upstream.anthropicInputTokens, outputTokens: 1, streamed: 1 },
         // The call served during the delay.
         { provider: "openai", status: "ok", inputTokens: 5, outputTokens: 1, streamed: 0 },
+        // The plain call still waiting at the deadline: cut by the shutdown, nothing known of its usage.
+        { provider: "openai", status: "shutdown_cut", inputTokens: null, outputTokens: null, streamed: 0 },
         { provider: "openai", status: "shutdown_cut", inputTokens: chatInput, outputTokens: 1, streamed: 1 },
       ]);
-      expect(rows.every((row) => row.cost !== null && row.cost > 0)).toBe(true);
+      expect(rows.filter((row) => row.streamed === 1 || row.status === "ok").every((row) => row.cost !== null && row.cost > 0)).toBe(true);
     } finally {
       database.close();
     }

@@ -285,6 +285,7 @@ export async function startStallingUpstream(): Promise<StallingUpstream> {
     open.add(response);
     response.on("close", () => open.delete(response));
     void body.then((bytes) => {
+      if (bytes.includes("never answer")) return; // a call still waiting for its answer
       if (path === "/v1/chat/completions" && !bytes.includes('"stream":true')) answerNow(response);
       else startStalledStream(path, response);
     });
