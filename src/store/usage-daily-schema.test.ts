@@ -53,8 +53,14 @@ async function storeBeforeRollup(db: Kysely<Database>, dialect: StoreDialectName
   const { error } = await migrator.migrateTo("0002_usage");
   if (error !== undefined) throw error;
   for (let start = 0; start < records.length; start += 500) {
-    await db.insertInto("usage_records").values(records.slice(start, start + 500).map(toRow)).execute();
+    await db.insertInto("usage_records").values(records.slice(start, start + 500).map(rowBeforeTier)).execute();
   }
+}
+
+/** A record's row as it was stored before the tier column (migration 0009) existed. */
+function rowBeforeTier(record: UsageRecord): Omit<ReturnType<typeof toRow>, "tier"> {
+  const { tier: _tier, ...row } = toRow(record);
+  return row;
 }
 
 /** The backfilled roll-up holds every record once, and the report over it equals the raw aggregation. */
