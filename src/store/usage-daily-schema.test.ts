@@ -66,6 +66,10 @@ function rowBeforeTier(record: UsageRecord): Omit<ReturnType<typeof toRow>, "tie
 /** The backfilled roll-up holds every record once, and the report over it equals the raw aggregation. */
 async function expectBackfilled(store: Store, dailyRows: DailyRow[], records: readonly UsageRecord[], owners: readonly string[]): Promise<void> {
   expect(dailyRows).toEqual(expectedDailyRows(records));
+  // Stored before the tier column (migration 0009): every record reads back with an unknown tier.
+  const listed = await store.usage.listByOwner(owners[0] as string, { from: "2000-01-01T00:00:00.000Z", to: "3000-01-01T00:00:00.000Z" });
+  expect(listed.length).toBeGreaterThan(0);
+  expect(new Set(listed.map((record) => record.tier))).toEqual(new Set([null]));
   await expectSummariesOfRecords(store, records, owners[0] as string, usageFixtureRanges(records).slice(0, 12));
 }
 
