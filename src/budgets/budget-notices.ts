@@ -5,6 +5,9 @@ import type { AuditEvent, BudgetRepo } from "../store/ports.js";
 import type { CapDescription } from "./caps.js";
 import type { BudgetPeriod } from "./period.js";
 
+/** Notices this instance remembers having recorded (per month). */
+const MAX_REMEMBERED = 100_000;
+
 /**
  * The budget notification events: `budget.threshold_reached` once per owner and month,
  * `budget.exceeded` once per cap and month, however many calls cross them at once, on however
@@ -23,6 +26,8 @@ export function createBudgetNotices(deps: { budgets: Pick<BudgetRepo, "recordNot
     }
     const memo = `${owner.length}:${owner}:${notice}`;
     if (recorded.has(memo)) return;
+    // Bounded; the database keeps each notice once anyway, this only spares it the writes.
+    if (recorded.size >= MAX_REMEMBERED) recorded.clear();
     recorded.add(memo);
     const createdAt = deps.clock.now();
     const event: AuditEvent = {

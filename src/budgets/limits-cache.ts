@@ -23,26 +23,35 @@ export function createLimitsCache(options: {
 }) {
   const maxEntries = options.maxEntries ?? 10_000;
   const entries = new Map<string, { value: CachedLimits; expiresAtMs: number }>();
-  // A load that started before an invalidation must not store what it read.
+  // A load that started before an invalidation must not store what it read: each invalidation
+  // takes the next generation; a load keeps its result only if no invalidation of its owner (and
+  // no forgetting of them all) came after it started.
   const generations = new Map<string, number>();
   let generation = 0;
+  let forgottenAt = 0;
 
-  options.onInvalidate((owner) => {
+  function invalidateOwner(owner: string): void {
     entries.delete(owner);
     generations.set(owner, ++generation);
-  });
-  options.onInvalidateAll(() => {
+    // Bounded: past the limit every owner's generation is forgotten at once, which discards
+    // every load still running (never one that raced an invalidation).
+    if (generations.size > maxEntries) forgetAll();
+  }
+  function forgetAll(): void {
     entries.clear();
-    generation += 1;
     generations.clear();
-  });
+    forgottenAt = ++generation;
+  }
+
+  options.onInvalidate(invalidateOwner);
+  options.onInvalidateAll(forgetAll);
 
   async function load(owner: string): Promise<CachedLimits> {
     const startedAt = generation;
     const row = await options.load(owner);
     const value = row === undefined ? NO_LIMITS : { budgetNanoUsd: row.monthlyBudgetNanoUsd, thresholdNanoUsd: row.notifyThresholdNanoUsd };
     const changedAt = generations.get(owner) ?? 0;
-    if (changedAt <= startedAt) {
+    if (changedAt <= startedAt && forgottenAt <= startedAt) {
       entries.delete(owner);
       entries.set(owner, { value, expiresAtMs: options.clock.now().getTime() + options.ttlMs });
       if (entries.size > maxEntries) {
@@ -61,10 +70,7 @@ export function createLimitsCache(options: {
       return load(owner);
     },
     /** Drops the owner here (the writer's own instance, before the announcement arrives). */
-    forget(owner: string): void {
-      entries.delete(owner);
-      generations.set(owner, ++generation);
-    },
+    forget: invalidateOwner,
   };
 }
 

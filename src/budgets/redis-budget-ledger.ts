@@ -104,7 +104,8 @@ export function createRedisBudgetLedger(options: { redis: Redis; keyPrefix: stri
   return {
     async reserve(owner, period, caps, amountNanoUsd): Promise<BudgetReserveResult> {
       const args = caps.flatMap((cap) => [cap.counter, cap.limitNanoUsd]);
-      // At most two passes: a counter missing in the first is seeded before the second.
+      // A counter missing in one pass is seeded before the next (one more pass for a counter
+      // dropped in between).
       for (let pass = 0; pass < 3; pass += 1) {
         const reply = await run(() => redis[RESERVE_COMMAND](hashKey(owner, period.month), amountNanoUsd, expiry(period), ...args));
         if (!Array.isArray(reply) || reply.length === 0) break;

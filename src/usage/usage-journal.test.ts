@@ -39,6 +39,7 @@ function recordOf(start: JournalStart, overrides: Partial<UsageRecord> = {}): Us
     owner: start.owner,
     keyId: start.keyId,
     source: start.source,
+    tier: "pro",
     provider: start.provider,
     endpoint: start.endpoint,
     model: start.model,

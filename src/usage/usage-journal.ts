@@ -336,6 +336,8 @@ function recoveredRecord(start: JournalStart): UsageRecord {
     owner: start.owner,
     keyId: start.keyId,
     source: start.source,
+    // The start line does not carry the tier: a recovered call's tier is unknown.
+    tier: null,
     provider: start.provider,
     endpoint: start.endpoint,
     model: start.model,

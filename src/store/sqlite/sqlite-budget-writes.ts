@@ -16,9 +16,18 @@ class CapReached extends Error {
 
 const COUNTER_KEY = "owner = ? and month = ? and counter = ?";
 
+type ReserveRequest = {
+  owner: string;
+  month: BudgetMonth;
+  caps: readonly BudgetCap[];
+  amount: number;
+  resolve: (result: BudgetReserveResult) => void;
+  reject: (error: unknown) => void;
+};
+
 /**
  * Budget reservations and settlements on SQLite with statements prepared once and run
- * synchronously in one `BEGIN IMMEDIATE` transaction, on Kysely's one connection (taken through
+ * synchronously in `BEGIN IMMEDIATE` transactions, on Kysely's one connection (taken through
  * `db.connection()`, so never inside another store transaction). Same contract as the portable
  * repository; a reservation runs on every capped gateway call, and building, compiling and
  * awaiting three Kysely statements for it cost about as much CPU as the rest of the call.
@@ -73,14 +82,58 @@ export function createSqliteBudgetWrites(db: Kysely<Database>, database: SqliteD
     return values;
   });
 
+  /** One reservation inside the batch's transaction: its own savepoint, so a refusal undoes only it. */
+  function reserveOne(request: ReserveRequest): BudgetReserveResult {
+    try {
+      return { ok: true, spentNanoUsd: reserveAll(request.owner, request.month, request.caps, request.amount) };
+    } catch (error) {
+      if (error instanceof CapReached) return { ok: false, counter: error.counter, spentNanoUsd: error.spentNanoUsd };
+      throw error;
+    }
+  }
+  const reserveBatch = database.transaction((batch: readonly ReserveRequest[]) => batch.map(reserveOne));
+
+  // Group commit: the reservations asked for in one turn of the event loop (the calls whose
+  // requests arrived together; `setImmediate` runs once the turn's I/O callbacks are done) and
+  // those asked for while the connection is busy are taken in one transaction, each in its own
+  // savepoint, so a busy gateway pays one commit for many calls. Alone, a reservation is its own
+  // transaction, a few microseconds later.
+  let waiting: ReserveRequest[] = [];
+  let isScheduled = false;
+  function runWaiting(): void {
+    isScheduled = true;
+    db.connection()
+      .execute(async () => {
+        isScheduled = false;
+        const batch = waiting;
+        waiting = [];
+        let results: BudgetReserveResult[];
+        try {
+          results = reserveBatch.immediate(batch);
+        } catch (error) {
+          for (const request of batch) request.reject(error);
+          return;
+        }
+        batch.forEach((request, index) => {
+          const result = results[index];
+          if (result === undefined) request.reject(new Error("budget reservation without a result"));
+          else request.resolve(result);
+        });
+      })
+      .catch((error: unknown) => {
+        // The connection itself failed (the store is closed): fail whatever still waits.
+        isScheduled = false;
+        for (const request of waiting.splice(0)) request.reject(error);
+      });
+  }
+
   return {
     reserve: (owner, month, caps, amountNanoUsd) =>
-      db.connection().execute(async (): Promise<BudgetReserveResult> => {
-        try {
-          return { ok: true, spentNanoUsd: reserveAll.immediate(owner, month, caps, amountNanoUsd) };
-        } catch (error) {
-          if (error instanceof CapReached) return { ok: false, counter: error.counter, spentNanoUsd: error.spentNanoUsd };
-          throw error;
+      new Promise<BudgetReserveResult>((resolve, reject) => {
+        waiting.push({ owner, month, caps, amount: amountNanoUsd, resolve, reject });
+        if (!isScheduled) {
+          isScheduled = true;
+          setImmediate(runWaiting);
         }
       }),
     adjust: async (owner, month, counters, deltaNanoUsd) => {
