@@ -60,7 +60,7 @@ import { checkCommonKeyFormat, normalizeKey } from "./providers/key-format.js";
 import { createProviderRegistry } from "./providers/registry.js";
 import type { KeyRepo, Store } from "./store/ports.js";
 import { costOf, loadPriceTable } from "./usage/pricing.js";
-import { openUsageJournal, replayUsageJournals } from "./usage/usage-journal.js";
+import { openUsageJournal, replayUsageJournals, type UsageJournal } from "./usage/usage-journal.js";
 import { createUsageRecorder } from "./usage/usage-recorder.js";
 import { createOperatorUsageReport } from "./usage/operator-usage-report.js";
 import { createUsageReport } from "./usage/usage-report.js";
@@ -87,6 +87,11 @@ const SETTLEMENT_INTERVAL_MS = 200;
 
 /** How often dependencies are asked for their health between `/readyz` calls. */
 const HEALTH_PROBE_INTERVAL_MS = 5_000;
+
+/** A start refused for a reason the operator fixes in the environment; `serve` prints the message alone. */
+export class StartRefusedError extends Error {
+  override readonly name = "StartRefusedError";
+}
 
 export type AppOverrides = {
   /** Where log lines go (tests capture them); default stdout. */
@@ -285,14 +290,25 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const priceTable = loadPriceTable(config.pricingFile === undefined ? {} : { file: config.pricingFile });
     // Calls a killed instance never recorded become records before this one serves any.
     const journalDirectory = path.join(config.dataDir, USAGE_JOURNAL_DIR);
-    const replayed = await replayUsageJournals(journalDirectory, (records) => store.usage.insertBatch(records));
-    if (replayed.files > 0) logger.warn(replayed, "usage journal replayed: calls of an instance that stopped without recording them");
     const recorder = createUsageRecorder({ usage: store.usage, logger });
-    const journal = openUsageJournal({
-      directory: journalDirectory,
-      flush: () => recorder.flush(),
-      onError: (error, message) => logger.error({ err: error }, message),
-    });
+    let journal: UsageJournal;
+    try {
+      const replayed = await replayUsageJournals(journalDirectory, (records) => store.usage.insertBatch(records));
+      if (replayed.files > 0) logger.warn(replayed, "usage journal replayed: calls of an instance that stopped without recording them");
+      if (replayed.foreign > 0) logger.warn({ directory: journalDirectory, files: replayed.foreign }, "usage journal files of another host left alone: give each instance its own KEYPORT_DATA_DIR");
+      journal = openUsageJournal({
+        directory: journalDirectory,
+        flush: () => recorder.flush(),
+        onError: (error, message) => logger.error({ err: error }, message),
+      });
+    } catch (error) {
+      const { code, syscall } = error as { code?: unknown; syscall?: unknown };
+      // A file-system error: running without the journal would silently give up its guarantee.
+      if (typeof syscall === "string") {
+        throw new StartRefusedError(`the usage journal cannot be written in ${journalDirectory} (${String(code)}); KEYPORT_DATA_DIR must be a directory Keyport can write.`);
+      }
+      throw error;
+    }
     closers.push(() => journal.close({ committed: false }));
     const lifecycle = createLifecycle();
     const selector = createKeySelector({
@@ -340,7 +356,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         pricing: { pricesFor: (provider, model) => priceTable.pricesFor(provider, model), costOf },
         budget,
         journal,
-        onCallEnd: [metrics.callEnded, ...(config.observability.accessLog ? [createAccessLog(logger.child({}, { redact: [] }))] : [])],
+        // No access-log listener at all when its lines would be dropped (LOG_LEVEL above info).
+        onCallEnd: [
+          metrics.callEnded,
+          ...(config.observability.accessLog && logger.isLevelEnabled("info") ? [createAccessLog(logger.child({}, { redact: [] }))] : []),
+        ],
       },
     };
 
@@ -425,14 +445,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     });
     preRouter.dispatch = createGatewayDispatch({ providers, pipeline, bodyLimitBytes: config.gateway.bodyLimitBytes, clock, log: logger });
     notifications.worker.start();
-    // Shutdown order: stop accepting, let in-flight calls and streams finish, drop idle
-    // keep-alive connections, then flush usage and close the pools.
-    // After the drain below (closers run in reverse): the last calls' settlements are applied too.
+    // Shutdown order (closers run last first): fail readiness and keep serving for the delay,
+    // stop accepting, let in-flight calls and streams finish until the drain timeout, cut the
+    // streams left, drop the connections, then flush usage, delete the journal, close the pools.
+    // After the drain: the last calls' settlements are applied too.
     closers.push(() => settlements.close());
     // The journal goes only once the writer has committed every record; otherwise the next start replays it.
     closers.push(async () => {
       await recorder.close();
-      await journal.close({ committed: true });
+      // A call still running now would be recorded after the writer closed: its start line stays.
+      await journal.close({ committed: lifecycle.inFlight === 0 });
     });
     closers.push(async () => {
       // Readiness fails first, while the listener keeps accepting: load balancers and Kubernetes
@@ -457,6 +479,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       const force = setTimeout(() => http.server.closeAllConnections(), 1_000);
       await closed;
       clearTimeout(force);
+      // Calls whose connections were just closed end (and are recorded) before the writer closes.
+      if (lifecycle.inFlight > 0) await lifecycle.drain(CUT_STREAMS_GRACE_MS);
     });
 
     // From here on; what the start itself found is logged once, above, or stops the start.

@@ -13,13 +13,23 @@ import { UsageQuery, UsageReport, UsageRowFields } from "./usage-routes.js";
 /** The statuses that need someone to act: the key is refused, out of credit, or its secret does not open. */
 const ATTENTION: readonly KeyStatus[] = ["invalid", "no_credits", "undecryptable"];
 
+const OPERATOR_GROUP_BY = ["owner", "provider", "model", "source", "day", "tier"] as const;
+
 const enumOf = <T extends string>(values: readonly T[]) => Type.Unsafe<T>({ type: "string", enum: [...values] });
 
 const OperatorUsageQuery = Type.Object(
   {
     from: Type.Optional(Type.String({ maxLength: 10, description: "first UTC day (YYYY-MM-DD); default: the first day of this month" })),
     to: Type.Optional(Type.String({ maxLength: 10, description: "the UTC day after the last one (exclusive); default: tomorrow" })),
-    groupBy: Type.Optional(enumOf(["owner", "provider", "model", "source", "day"] as const)),
+    groupBy: Type.Optional(
+      Type.Unsafe<(typeof OPERATOR_GROUP_BY)[number]>({
+        type: "string",
+        enum: [...OPERATOR_GROUP_BY],
+        description:
+          "owner (default), provider, model, source (byok or platform), day, or tier: the caller's tier when the call was made, " +
+          '"unknown" for records made before tiers were recorded; with source=platform, the platform key\'s spend per tier',
+      }),
+    ),
     source: Type.Optional(enumOf(["byok", "platform"] as const)),
     provider: Type.Optional(enumOf(PROVIDER_IDS)),
     cursor: Type.Optional(Type.String({ maxLength: 1024, description: "`nextCursor` of the previous page (same groupBy)" })),
@@ -93,7 +103,7 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
       schema: {
         tags,
         operationId: "getOperatorUsage",
-        summary: "Usage across owners in whole UTC days, grouped by owner, provider, model, key source or day (operator token)",
+        summary: "Usage across owners in whole UTC days, grouped by owner, provider, model, key source, day or the caller's tier (operator token)",
         security,
         querystring: OperatorUsageQuery,
         response: { 200: OperatorUsageReport, ...responses },

@@ -31,8 +31,10 @@ export const COMMANDS: readonly CommandHelp[] = [
     synopsis: "[--demo]",
     summary: "run Keyport (the default command); --demo runs OpenAI and Anthropic simulated, offline",
     description:
-      "Serves the API, the gateway and the Settings page until SIGTERM or Ctrl-C (in-flight requests\n" +
-      "get 30 s to finish). Outside production it prints a Settings link, a token and example calls.",
+      "Serves the API, the gateway and the Settings page until SIGTERM or Ctrl-C. On SIGTERM /readyz fails\n" +
+      "at once, new connections are taken for KEYPORT_SHUTDOWN_DELAY_MS, then calls in flight get\n" +
+      "KEYPORT_DRAIN_TIMEOUT_MS to finish; Ctrl-C skips the delay. Outside production it prints a\n" +
+      "Settings link, a token and example calls.",
     options: [["--demo", "run OpenAI and Anthropic simulated in the same process, with a demo key (not in production)"]],
     env: [
       ["HOST, PORT", "where to listen (default 127.0.0.1:8787)"],
@@ -43,6 +45,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       ["KEYPORT_JWT_SECRET | _PUBLIC_KEY | _JWKS_URL", "how end users' tokens are verified"],
       ["REDIS_URL, KEYPORT_REDIS_PREFIX", "shared rate limits and cache invalidation"],
       ["OPENAI_BASE_URL, ANTHROPIC_BASE_URL", "the providers (--demo points them at the simulator)"],
+      ["KEYPORT_SHUTDOWN_DELAY_MS, KEYPORT_DRAIN_TIMEOUT_MS", "how a SIGTERM stops the server"],
       ["…", CONFIG_NOTE],
     ],
   },

@@ -45,7 +45,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Usage across owners in whole UTC days, grouped by owner, provider, model, key source or day (operator token) */
+        /** Usage across owners in whole UTC days, grouped by owner, provider, model, key source, day or the caller's tier (operator token) */
         get: operations["getOperatorUsage"];
         put?: never;
         post?: never;
@@ -831,7 +831,8 @@ export interface operations {
                 cursor?: string;
                 /** @description first UTC day (YYYY-MM-DD); default: the first day of this month */
                 from?: string;
-                groupBy?: "owner" | "provider" | "model" | "source" | "day";
+                /** @description owner (default), provider, model, source (byok or platform), day, or tier: the caller's tier when the call was made, "unknown" for records made before tiers were recorded; with source=platform, the platform key's spend per tier */
+                groupBy?: "owner" | "provider" | "model" | "source" | "day" | "tier";
                 /** @description 1 to 1000, default 100 */
                 limit?: string;
                 provider?: "openai" | "anthropic";

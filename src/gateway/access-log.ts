@@ -35,6 +35,8 @@ export function createAccessLog(log: Pick<GatewayLog, "info">): CallEndListener 
         owner: call.principal?.owner,
         provider: call.adapter.id,
         endpoint: call.endpoint.name,
+        // The path the client called (`/openai/v1/chat/completions` or an alias such as `/v1/chat/completions`).
+        route: call.request.routePath,
         model: model === undefined || model === "" ? undefined : scrubSecrets(model.slice(0, MAX_LOGGED_MODEL)),
         source: call.servedBy?.source ?? call.credential?.source,
         status: outcome?.httpStatus ?? 0,

@@ -77,6 +77,9 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
   } catch (error) {
     call.outcome = renderFailure(call, error);
   } finally {
+    // A call still waiting for its answer at the drain deadline loses its connection to Keyport's
+    // shutdown, which its cancellation cannot tell from a client going away.
+    if (call.outcome?.status === "client_aborted" && deps.lifecycle.isCut) call.outcome.status = "shutdown_cut";
     try {
       finishCall(call, deps.record);
     } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isIdOf, newId } from "./ids.js";
+import { isIdOf, newId, newIdLowerBound } from "./ids.js";
 
 describe("newId", () => {
   it("is the prefix, an underscore and 26 Crockford base32 characters", () => {
@@ -56,4 +56,46 @@ describe("isIdOf", () => {
       expect(isIdOf("evt", value)).toBe(false);
     },
   );
+});
+
+describe("newIdLowerBound", () => {
+  it("is the time's ten characters and sixteen zeros, the shape of an id", () => {
+    expect(newIdLowerBound("use", 0)).toBe(`use_${"0".repeat(26)}`);
+    expect(newIdLowerBound("use", 1)).toBe(`use_0000000004${"0".repeat(16)}`);
+    expect(newIdLowerBound("use", 2 ** 48 - 1)).toBe(`use_zzzzzzzzzw${"0".repeat(16)}`);
+    expect(isIdOf("use", newIdLowerBound("use", 1_795_616_324_123))).toBe(true);
+  });
+
+  it("shares the time characters of every id of that millisecond", () => {
+    for (const time of [0, 1, 31, 32, 1_000, 1_795_616_324_123, 2 ** 47 + 5, 2 ** 48 - 1]) {
+      const bound = newIdLowerBound("use", time);
+      for (let made = 0; made < 50; made += 1) expect(newId("use", time).slice(0, 13)).toBe(bound.slice(0, 13));
+    }
+  });
+
+  it("bounds a millisecond's ids: at or above its own bound, below the next millisecond's", () => {
+    for (const time of [0, 1, 31, 32, 1_000, 1_795_616_324_123, 1_795_616_324_124, 2 ** 47, 2 ** 48 - 2]) {
+      const ids = Array.from({ length: 200 }, () => newId("use", time));
+      const lower = newIdLowerBound("use", time);
+      const upper = newIdLowerBound("use", time + 1);
+      for (const id of ids) {
+        expect(id >= lower).toBe(true);
+        expect(id < upper).toBe(true);
+      }
+    }
+  });
+
+  it("turns a range of whole UTC days into a range of ids, edges included and excluded as the days are", () => {
+    const start = Date.parse("2026-12-01T00:00:00.000Z");
+    const end = Date.parse("2026-12-02T00:00:00.000Z");
+    const inside = [start, start + 1, end - 1].map((time) => newId("use", time));
+    const outside = [start - 1, end, end + 1].map((time) => newId("use", time));
+    const inRange = (id: string) => id >= newIdLowerBound("use", start) && id < newIdLowerBound("use", end);
+    expect(inside.map(inRange)).toEqual([true, true, true]);
+    expect(outside.map(inRange)).toEqual([false, false, false]);
+  });
+
+  it("refuses a time an id cannot hold", () => {
+    for (const time of [-1, 1.5, 2 ** 48, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => newIdLowerBound("use", time)).toThrow(RangeError);
+  });
 });

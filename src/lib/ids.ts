@@ -55,6 +55,27 @@ export function isIdOf(prefix: IdPrefix, value: string): boolean {
 
 const ID_BODY = /^[0-9a-hjkmnp-tv-z]+$/;
 
+/** Characters after the time's ten: the 78 random bits' rest and the two bits of padding. */
+const RANDOM_CHARACTERS = ENCODED_LENGTH - 10;
+
+/**
+ * The smallest id `newId(prefix, time)` can give: the time followed by all-zero random bits. Ids
+ * of `[start, end)` are exactly those with `newIdLowerBound(p, start) <= id < newIdLowerBound(p, end)`,
+ * so a time range becomes a range of the primary key. The 48 time bits and two zero bits fill the
+ * first ten characters; the rest is `0`.
+ */
+export function newIdLowerBound(prefix: IdPrefix, time: number): string {
+  if (!Number.isSafeInteger(time) || time < 0 || time >= 2 ** 48) throw new RangeError("time must be a millisecond time in 48 bits");
+  // time * 4 is below 2^50 (safe in a double): ten base32 characters, most significant first.
+  let value = time * 4;
+  let out = "";
+  for (let at = 0; at < 10; at += 1) {
+    out = String.fromCharCode(ALPHABET[value % 32] as number) + out;
+    value = Math.floor(value / 32);
+  }
+  return `${prefix}_${out}${"0".repeat(RANDOM_CHARACTERS)}`;
+}
+
 /** The previous id's time and bytes. */
 const last = { time: -1, bytes: Buffer.alloc(ID_BYTES) };
 

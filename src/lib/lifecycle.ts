@@ -20,6 +20,10 @@ export function createLifecycle() {
     get inFlight(): number {
       return inFlight;
     },
+    /** The drain deadline has passed: what ends now was cut by the shutdown. */
+    get isCut(): boolean {
+      return isCut;
+    },
     /** The shutdown has begun: answers from now on close their connections. */
     markClosing(): void {
       closing = true;

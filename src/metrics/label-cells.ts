@@ -98,9 +98,9 @@ export class LabelledHistogram extends LabelledMetric<HistogramCell> {
       let cumulative = 0;
       this.bounds.forEach((bound, index) => {
         cumulative += cell.buckets[index] as number;
-        values.push({ metricName: `${this.name}_bucket`, labels: { ...cell.labels, le: String(bound) }, value: cumulative });
+        values.push({ metricName: `${this.name}_bucket`, labels: { le: String(bound), ...cell.labels }, value: cumulative });
       });
-      values.push({ metricName: `${this.name}_bucket`, labels: { ...cell.labels, le: "+Inf" }, value: cell.count });
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: "+Inf", ...cell.labels }, value: cell.count });
       values.push({ metricName: `${this.name}_sum`, labels: cell.labels, value: cell.sum });
       values.push({ metricName: `${this.name}_count`, labels: cell.labels, value: cell.count });
     }

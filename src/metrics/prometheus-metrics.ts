@@ -61,7 +61,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
   const calls = register(
     new LabelledCounter(
       "keyport_gateway_calls_total",
-      "Gateway calls by provider, endpoint, key source (byok, platform, none), HTTP status and outcome (ok, error, partial, client_aborted, refused: never reached the provider).",
+      "Gateway calls by provider, endpoint, key source (byok, platform, none), HTTP status and outcome (ok, error, partial, client_aborted, shutdown_cut, refused: never reached the provider).",
       ["provider", "endpoint", "source", "status", "outcome"],
     ),
   );

@@ -41,6 +41,7 @@ export function newUsageRecord(owner: string, keyId: string | null, overrides: P
     owner,
     keyId,
     source: keyId === null ? "platform" : "byok",
+    tier: "pro",
     provider: "openai",
     endpoint: "chat/completions",
     model: "gpt-4o-mini-2024-07-18",

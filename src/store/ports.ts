@@ -218,6 +218,11 @@ export type UsageRecord = {
   /** The BYOK key used, or null for the platform key. */
   keyId: string | null;
   source: UsageSource;
+  /**
+   * The caller's tier (a configured tier name) when the call was made; null for records written
+   * before tiers were recorded, or when the caller's tier was not known.
+   */
+  tier: string | null;
   provider: ProviderId;
   endpoint: string;
   /** The model the provider reported, else the requested one; "" when neither said. */
@@ -271,7 +276,7 @@ export type UsageGroup = {
 };
 
 /** What the operator's usage report groups by (across owners). */
-export type OperatorUsageGroupBy = "owner" | "provider" | "model" | "source" | "day";
+export type OperatorUsageGroupBy = "owner" | "provider" | "model" | "source" | "day" | "tier";
 
 export type OperatorUsageQuery = {
   /** Whole UTC days, `YYYY-MM-DD`: from inclusive, to exclusive. */
@@ -290,7 +295,11 @@ export type OperatorUsageQuery = {
  * fingerprint to its callers' callers: the API renders rows field by field.
  */
 export type OperatorRepo = {
-  /** Usage per group from the daily roll-up, groups in ascending order; `group` is the owner, provider, model, source or day. */
+  /**
+   * Usage per group, groups in ascending order; `group` is the owner, provider, model, source, day
+   * or tier (`"unknown"` for records without one). Every grouping but `tier` reads the daily
+   * roll-up; `tier` reads the range's raw records, by id range.
+   */
   usage(query: OperatorUsageQuery): Promise<UsageGroup[]>;
   /** The same range and filters summed over every group. */
   usageTotals(query: Omit<OperatorUsageQuery, "groupBy" | "after" | "limit">): Promise<Omit<UsageGroup, "group">>;

@@ -53,13 +53,23 @@ async function storeBeforeRollup(db: Kysely<Database>, dialect: StoreDialectName
   const { error } = await migrator.migrateTo("0002_usage");
   if (error !== undefined) throw error;
   for (let start = 0; start < records.length; start += 500) {
-    await db.insertInto("usage_records").values(records.slice(start, start + 500).map(toRow)).execute();
+    await db.insertInto("usage_records").values(records.slice(start, start + 500).map(rowBeforeTier)).execute();
   }
+}
+
+/** A record's row as it was stored before the tier column (migration 0009) existed. */
+function rowBeforeTier(record: UsageRecord): Omit<ReturnType<typeof toRow>, "tier"> {
+  const { tier: _tier, ...row } = toRow(record);
+  return row;
 }
 
 /** The backfilled roll-up holds every record once, and the report over it equals the raw aggregation. */
 async function expectBackfilled(store: Store, dailyRows: DailyRow[], records: readonly UsageRecord[], owners: readonly string[]): Promise<void> {
   expect(dailyRows).toEqual(expectedDailyRows(records));
+  // Stored before the tier column (migration 0009): every record reads back with an unknown tier.
+  const listed = await store.usage.listByOwner(owners[0] as string, { from: "2000-01-01T00:00:00.000Z", to: "3000-01-01T00:00:00.000Z" });
+  expect(listed.length).toBeGreaterThan(0);
+  expect(new Set(listed.map((record) => record.tier))).toEqual(new Set([null]));
   await expectSummariesOfRecords(store, records, owners[0] as string, usageFixtureRanges(records).slice(0, 12));
 }
 

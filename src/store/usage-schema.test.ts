@@ -2,14 +2,20 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import SqliteDatabase from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { createTestSchemaName, describePostgres, dropTestSchemas } from "../../test/support/postgres.js";
+import { usageByTierQuery } from "./kysely/operator-repo.js";
+import type { Database } from "./kysely/schema.js";
 import { createPostgresStore } from "./postgres/create-postgres-store.js";
 import { createSqliteStore } from "./sqlite/create-sqlite-store.js";
 
 /** The shape of `UsageRepo.listByOwner`'s query: one owner, one time range, oldest first. */
 const OWNER_RANGE_QUERY = "select * from usage_records where owner = $1 and created_at >= $2 and created_at < $3 order by created_at, id";
+
+/** The operator's platform spend per tier over a month: the query compiled for each dialect. */
+const TIER_QUERY = { fromDay: "2025-03-01", toDay: "2025-04-01", groupBy: "tier", source: "platform", limit: 101 } as const;
 
 const MONEY_AND_TOKEN_COLUMNS = [
   "cache_write_tokens",
@@ -38,6 +44,22 @@ describe("usage schema on sqlite", () => {
       expect(details).not.toMatch(/SCAN usage_records(?! USING)/);
     } finally {
       raw.close();
+    }
+  });
+
+  it("reads the records of the operator's tier report as a range of the primary key, not the whole table", async () => {
+    const path = join(directory, "tier-plan.db");
+    await (await createSqliteStore({ path })).close();
+    const raw = new SqliteDatabase(path, { readonly: true });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+    try {
+      const compiled = usageByTierQuery(db, TIER_QUERY).compile();
+      const plan = raw.prepare(`explain query plan ${compiled.sql}`).all(...compiled.parameters);
+      const details = plan.map((step) => (step as { detail: string }).detail).join("\n");
+      expect(details).toContain("USING INDEX sqlite_autoindex_usage_records_1 (id>? AND id<?)");
+      expect(details).not.toMatch(/SCAN usage_records(?! USING)/);
+    } finally {
+      await db.destroy();
     }
   });
 
@@ -94,6 +116,14 @@ await describePostgres("usage schema on postgres", (url) => {
       expect(text).toContain("usage_records_owner_created_at");
       const indexes = await client.query<{ indexname: string }>("select indexname from pg_indexes where schemaname = $1 and tablename = 'usage_records' order by indexname", [schema]);
       expect(indexes.rows.map((row) => row.indexname)).toEqual(["usage_records_owner_created_at", "usage_records_pkey"]);
+      // Compiled only: the pool never connects.
+      const compiler = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+      const compiled = usageByTierQuery(compiler, TIER_QUERY).compile();
+      await compiler.destroy();
+      const tierPlan = await client.query<{ "QUERY PLAN": string }>(`explain ${compiled.sql}`, [...compiled.parameters]);
+      const tierText = tierPlan.rows.map((row) => row["QUERY PLAN"]).join("\n");
+      expect(tierText).toContain("usage_records_pkey");
+      expect(tierText).toMatch(/Index Cond: \(\(id >= .*\) AND \(id < .*\)\)/);
     } finally {
       await client.end();
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { newId } from "../lib/ids.js";
 import { newKey, newOwner, newUsageRecord as newRecord, usageTime as time } from "./fixtures.contract.js";
 import type { NewProviderKey, Store, UsageRecord } from "./ports.js";
 
@@ -24,6 +25,7 @@ export function describeUsageContract(currentStore: () => Store): void {
         newRecord(owner, keyId, { createdAt: time(3) }),
         newRecord(owner, null, {
           createdAt: time(1),
+          tier: null,
           provider: "anthropic",
           model: "",
           inputTokens: null,
@@ -37,11 +39,12 @@ export function describeUsageContract(currentStore: () => Store): void {
           ttfbMs: null,
           streamed: false,
         }),
-        newRecord(owner, keyId, { createdAt: time(2), cacheWriteTokens: 4_096, status: "partial", costNanoUsd: 2 ** 40 + 3 }),
+        newRecord(owner, keyId, { createdAt: time(2), tier: "free", cacheWriteTokens: 4_096, status: "partial", costNanoUsd: 2 ** 40 + 3 }),
       ];
       await store.usage.insertBatch(records);
       const listed = await store.usage.listByOwner(owner, WHOLE_RANGE);
       expect(listed).toEqual([records[1], records[2], records[0]]);
+      expect(listed.map((record) => record.tier)).toEqual([null, "free", "pro"]);
       expect(typeof listed[0]?.streamed).toBe("boolean");
       expect(typeof listed[1]?.costNanoUsd).toBe("number");
       expect(await store.usage.count()).toBe(3);
@@ -161,6 +164,58 @@ export function describeUsageContract(currentStore: () => Store): void {
       await store.usage.insertBatch(records);
       expect(await store.usage.count()).toBe(1_234);
       expect(await store.keys.findById(owner, keyId)).toMatchObject({ totalRequests: 1_234, costNanoUsd: 1_234 * 285_000 });
+    });
+
+    it("groups the operator's usage by tier from the records of whole UTC days (ids by time), null as unknown, with the source and provider filters", async () => {
+      const store = currentStore();
+      const owner = newOwner();
+      const other = newOwner();
+      const at = (createdAt: string, fields: Partial<UsageRecord> = {}) =>
+        newRecord(fields.owner ?? owner, null, { id: newId("use", Date.parse(createdAt)), createdAt, ...fields });
+      await store.usage.insertBatch([
+        // The day's edges: the first and the last millisecond are in, the ones either side are not.
+        at("2025-02-28T23:59:59.999Z", { tier: "pro" }),
+        at("2025-03-01T00:00:00.000Z", { tier: "pro", costNanoUsd: 100, inputTokens: 1, outputTokens: 2, cachedInputTokens: 0 }),
+        at("2025-03-01T23:59:59.999Z", { tier: "pro", costNanoUsd: 200, inputTokens: 3, outputTokens: 4, cachedInputTokens: 1 }),
+        at("2025-03-02T00:00:00.000Z", { tier: "pro" }),
+        at("2025-03-01T08:00:00.000Z", { owner: other, tier: "free", costNanoUsd: null, inputTokens: null }),
+        at("2025-03-01T09:00:00.000Z", { tier: null, costNanoUsd: 7 }),
+        at("2025-03-01T10:00:00.000Z", { tier: "free", source: "byok", keyId: "key_someone", costNanoUsd: 1_000 }),
+        at("2025-03-01T11:00:00.000Z", { tier: "free", provider: "anthropic", costNanoUsd: 30 }),
+      ]);
+      const day = { fromDay: "2025-03-01", toDay: "2025-03-02" };
+      const platform = { ...day, groupBy: "tier" as const, source: "platform" as const, limit: 100 };
+      expect(await store.operator.usage(platform)).toEqual([
+        { group: "free", requests: 2, inputTokens: 1_200, outputTokens: 600, cachedInputTokens: 2_048, costNanoUsd: 30, unpricedRequests: 1 },
+        { group: "pro", requests: 2, inputTokens: 4, outputTokens: 6, cachedInputTokens: 1, costNanoUsd: 300, unpricedRequests: 0 },
+        { group: "unknown", requests: 1, inputTokens: 1_200, outputTokens: 300, cachedInputTokens: 1_024, costNanoUsd: 7, unpricedRequests: 0 },
+      ]);
+      // The same records as the roll-up behind every other grouping: the totals agree.
+      expect(await store.operator.usageTotals({ ...day, source: "platform" })).toEqual({
+        requests: 5,
+        inputTokens: 2_404,
+        outputTokens: 906,
+        cachedInputTokens: 3_073,
+        costNanoUsd: 337,
+        unpricedRequests: 1,
+      });
+      expect((await store.operator.usage({ ...platform, provider: "anthropic" })).map((row) => [row.group, row.requests])).toEqual([["free", 1]]);
+      expect((await store.operator.usage({ ...day, groupBy: "tier", limit: 100 })).map((row) => [row.group, row.requests])).toEqual([
+        ["free", 3],
+        ["pro", 2],
+        ["unknown", 1],
+      ]);
+      // Paged: groups after the cursor's, up to the limit.
+      expect((await store.operator.usage({ ...platform, limit: 1 })).map((row) => row.group)).toEqual(["free"]);
+      expect((await store.operator.usage({ ...platform, after: "free", limit: 1 })).map((row) => row.group)).toEqual(["pro"]);
+      expect((await store.operator.usage({ ...platform, after: "pro", limit: 5 })).map((row) => row.group)).toEqual(["unknown"]);
+      expect(await store.operator.usage({ ...platform, after: "unknown", limit: 5 })).toEqual([]);
+      // Two days: the edge records of the next day come in, the day before stays out.
+      expect((await store.operator.usage({ ...platform, toDay: "2025-03-03" })).map((row) => [row.group, row.requests])).toEqual([
+        ["free", 2],
+        ["pro", 3],
+        ["unknown", 1],
+      ]);
     });
 
     it("writes nothing when one record of the batch cannot be stored", async () => {

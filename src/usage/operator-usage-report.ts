@@ -37,7 +37,7 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
  * Usage across owners for the operator: whole UTC days (default: this month so far, today
- * included), grouped by owner, provider, model, key source or day, groups in ascending order and
+ * included), grouped by owner, provider, model, key source, day or the caller's tier, groups in ascending order and
  * paged by an opaque cursor (owners can be many), with totals over the whole range.
  */
 export function createOperatorUsageReport({ operator, clock }: { operator: Pick<OperatorRepo, "usage" | "usageTotals">; clock: Clock }) {

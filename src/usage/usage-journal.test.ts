@@ -1,5 +1,5 @@
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { newId } from "../lib/ids.js";
@@ -39,6 +39,7 @@ function recordOf(start: JournalStart, overrides: Partial<UsageRecord> = {}): Us
     owner: start.owner,
     keyId: start.keyId,
     source: start.source,
+    tier: "pro",
     provider: start.provider,
     endpoint: start.endpoint,
     model: start.model,
@@ -82,7 +83,7 @@ describe("usage journal", () => {
     const result = await replayUsageJournals(directory, async (records) => {
       inserted.push(...records);
     });
-    expect(result).toEqual({ files: 1, records: 3, recovered: 2 });
+    expect(result).toEqual({ files: 1, records: 3, recovered: 2, foreign: 0 });
     expect(inserted.find((record) => record.id === ended.id)).toEqual(recordOf(ended));
     expect(inserted.find((record) => record.id === unended.id)).toMatchObject({
       status: "recovered",
@@ -98,7 +99,7 @@ describe("usage journal", () => {
     });
     expect(inserted.find((record) => record.id === unreserved.id)).toMatchObject({ status: "recovered", costNanoUsd: null });
     expect(inserted.some((record) => record.id === refused.id)).toBe(false);
-    expect(readdirSync(directory)).toEqual([]);
+    expect(existsSync(directory)).toBe(true);
   });
 
   it("skips a torn last line and an end line whose start was in a deleted segment still counts", () => {
@@ -120,12 +121,16 @@ describe("usage journal", () => {
 
   it("leaves the journal of a running instance and of an open journal alone, and keeps files the store refused", async () => {
     const directory = tempDir();
+    const host = hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
     // The parent process (the test runner) is alive: its journal is not ours.
-    const live = path.join(directory, `${process.ppid}-abcdef.1.log`);
+    const live = path.join(directory, `${host}~${process.ppid}-abcdef.1.log`);
     writeFileSync(live, `S${JSON.stringify(startOf())}\n`);
+    // Another host's pid says nothing here: its journal is left alone.
+    const foreign = path.join(directory, `other-host~1-abcdef.1.log`);
+    writeFileSync(foreign, `S${JSON.stringify(startOf())}\n`);
     const open = openUsageJournal({ directory, flush: noFlush });
     open.start(startOf());
-    const dead = path.join(directory, `${process.pid}-0123456789ab.1.log`);
+    const dead = path.join(directory, `${host}~${process.pid}-0123456789ab.1.log`);
     writeFileSync(dead, `S${JSON.stringify(startOf())}\n`);
 
     await expect(replayUsageJournals(directory, async () => Promise.reject(new Error("database down")))).rejects.toThrow("database down");
@@ -135,10 +140,12 @@ describe("usage journal", () => {
     const result = await replayUsageJournals(directory, async (records) => {
       inserted.push(...records);
     });
-    expect(result).toEqual({ files: 1, records: 1, recovered: 1 });
-    expect(readdirSync(directory).sort()).toEqual([path.basename(live), expect.stringMatching(new RegExp(`^${process.pid}-[0-9a-f]{12}\\.1\\.log$`))].sort());
+    expect(result).toEqual({ files: 1, records: 1, recovered: 1, foreign: 1 });
+    const left = readdirSync(directory);
+    expect(left).toHaveLength(3);
+    expect(left).toEqual(expect.arrayContaining([path.basename(live), path.basename(foreign), expect.stringMatching(new RegExp(`^${host}~${process.pid}-[0-9a-f]{12}\\.1\\.log$`))]));
     await open.close({ committed: true });
-    expect(readdirSync(directory)).toEqual([path.basename(live)]);
+    expect(readdirSync(directory).sort()).toEqual([path.basename(live), path.basename(foreign)].sort());
   });
 
   it("deletes a segment once its calls have ended and the writer committed, and keeps it while the writer fails", async () => {
@@ -156,7 +163,8 @@ describe("usage journal", () => {
 
     const record = recordOf(first);
     journal.end(ticket, record);
-    // The end line goes to the segment current when the call ends.
+    // The end line goes to the segment current when the call ends (written at the end of this turn of the event loop).
+    await new Promise((resolve) => setImmediate(resolve));
     const current = readdirSync(directory).find((name) => name.endsWith(".2.log")) ?? "";
     expect(readFileSync(path.join(directory, current), "utf8")).toContain(`E${JSON.stringify(record)}`);
     await vi.waitFor(() => expect(flush).toHaveBeenCalled());
@@ -165,7 +173,23 @@ describe("usage journal", () => {
     storeAnswers = true;
     await vi.waitFor(() => expect(readdirSync(directory).some((name) => name.endsWith(".1.log"))).toBe(false));
     await journal.close({ committed: true });
-    expect(readdirSync(directory)).toEqual([]);
+    // Nothing left: not even the directory.
+    expect(existsSync(directory)).toBe(false);
+  });
+
+  it("writes a start line at once and gathers the end lines of one turn of the event loop into one write", async () => {
+    const directory = tempDir();
+    const journal = openUsageJournal({ directory, flush: noFlush });
+    const file = () => path.join(directory, readdirSync(directory)[0] ?? "");
+    const starts = [startOf(), startOf(), startOf()];
+    const tickets = starts.map((start) => journal.start(start));
+    // Before any answer could reach a client: every start line is in the file.
+    expect(readFileSync(file(), "utf8").split("\n").filter((line) => line.startsWith("S"))).toHaveLength(3);
+    tickets.forEach((ticket, index) => journal.end(ticket, recordOf(starts[index] as JournalStart)));
+    expect(readFileSync(file(), "utf8")).not.toContain("\nE");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(readFileSync(file(), "utf8").split("\n").filter((line) => line.startsWith("E"))).toHaveLength(3);
+    await journal.close({ committed: true });
   });
 
   it("does not fail the call when a line cannot be written", async () => {
@@ -175,8 +199,9 @@ describe("usage journal", () => {
     await journal.close({ committed: false });
     // Closed file: writes fail, and are reported (once) instead of thrown.
     expect(() => journal.end(journal.start(startOf()), undefined)).not.toThrow();
+    await new Promise((resolve) => setImmediate(resolve));
     expect(errors).toEqual(["usage journal write failed"]);
     appendFileSync(path.join(directory, "not-a-journal.txt"), "x");
-    expect(await replayUsageJournals(directory, noFlush)).toEqual({ files: 1, records: 0, recovered: 0 });
+    expect(await replayUsageJournals(directory, noFlush)).toEqual({ files: 1, records: 0, recovered: 0, foreign: 0 });
   });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeSync } from "node:fs";
 import path from "node:path";
 import type { ProviderId } from "../lib/domain.js";
 import type { UsageRecord, UsageSource } from "../store/ports.js";
@@ -8,8 +9,9 @@ import { checkUsageRecord } from "./usage-record-check.js";
 /**
  * The usage journal: a per-instance append-only file under the data directory, with one short
  * line when a call is about to go upstream and one when its usage record is handed to the
- * batched writer. Each line is one `write(2)`: the kernel keeps written pages when the process
- * is killed (SIGKILL, an out-of-memory kill), so no fsync is needed for that. (A power loss
+ * batched writer. A start line is one `write(2)` of its own; the end lines of one turn of the
+ * event loop share one. The kernel keeps written pages when the process is killed (SIGKILL, an
+ * out-of-memory kill), so no fsync is needed for that. (A power loss
  * can still lose the last lines; the database's own durability is the same trade.)
  *
  * At the next start, the journals of instances that are gone are replayed
@@ -66,8 +68,17 @@ export type UsageJournalDeps = {
 /** Journals this process has open (tests run several instances in one process). */
 const openInstances = new Set<string>();
 
-/** `<pid>-<random>.<segment>.log`: the pid tells a live instance's journal from a dead one's. */
-const FILE_PATTERN = /^(\d+)-([0-9a-f]+)\.(\d+)\.log$/;
+/**
+ * `<host>~<pid>-<random>.<segment>.log`: host and pid tell a live instance's journal from a dead
+ * one's. A pid says nothing about another host's processes (a volume shared across hosts or pods,
+ * where every container may be pid 1), so only this host's journals are replayed.
+ */
+const FILE_PATTERN = /^([A-Za-z0-9_-]+)~(\d+)-([0-9a-f]+)\.(\d+)\.log$/;
+
+/** This host's name as a file-name part. */
+function hostPart(): string {
+  return hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "host";
+}
 
 type Segment = { seq: number; file: string; fd: number; open: number; lines: number };
 
@@ -77,7 +88,7 @@ type Segment = { seq: number; file: string; fd: number; open: number; lines: num
  */
 export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
   mkdirSync(deps.directory, { recursive: true });
-  const instance = `${process.pid}-${randomBytes(6).toString("hex")}`;
+  const instance = `${hostPart()}~${process.pid}-${randomBytes(6).toString("hex")}`;
   openInstances.add(instance);
   const rotateMs = deps.rotateMs ?? 5_000;
   let seq = 0;
@@ -94,19 +105,44 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
   let current = openSegment();
 
   let isFailing = false;
-  function write(line: string): void {
+  let pendingEnds = "";
+  let isWriteScheduled = false;
+
+  function writeNow(lines: string): void {
     try {
-      writeSync(current.fd, line);
+      writeSync(current.fd, lines);
       current.lines += 1;
       isFailing = false;
     } catch (error) {
-      // A full disk must not fail the call (the writer still records it); said once, not per call.
+      // A full disk must not fail the calls (the writer still records them); said once, not per call.
       if (!isFailing) deps.onError?.(error, "usage journal write failed");
       isFailing = true;
     }
   }
 
+  /** Writes the end lines gathered in this turn of the event loop: one `write(2)` for all of them. */
+  function writePendingEnds(): void {
+    isWriteScheduled = false;
+    if (pendingEnds.length === 0) return;
+    const lines = pendingEnds;
+    pendingEnds = "";
+    writeNow(lines);
+  }
+
+  /**
+   * End lines may come after the answer, so those of one turn of the event loop are written
+   * together (`setImmediate`): under load one system call for many calls. A kill in between
+   * loses only their figures: those calls are replayed from their start lines as `recovered`.
+   */
+  function writeEnd(line: string): void {
+    pendingEnds += line;
+    if (isWriteScheduled) return;
+    isWriteScheduled = true;
+    setImmediate(writePendingEnds);
+  }
+
   function rotate(): void {
+    writePendingEnds();
     if (isClosed || current.lines === 0) return;
     const old = current;
     current = openSegment();
@@ -139,12 +175,13 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
     start(entry) {
       const segment = current;
       segment.open += 1;
-      write(`S${JSON.stringify(entry)}\n`);
+      // At once: the line must be on disk before any answer can reach the client.
+      writeNow(`S${JSON.stringify(entry)}\n`);
       return { id: entry.id, segment };
     },
     end(ticket, record) {
       (ticket.segment as Segment).open -= 1;
-      write(record === undefined ? `X${JSON.stringify(ticket.id)}\n` : `E${JSON.stringify(record)}\n`);
+      writeEnd(record === undefined ? `X${JSON.stringify(ticket.id)}\n` : `E${JSON.stringify(record)}\n`);
     },
     async close({ committed }) {
       if (isClosed) return;
@@ -152,10 +189,17 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
       openInstances.delete(instance);
       clearInterval(timer);
       await deleting;
+      writePendingEnds();
       closeSync(current.fd);
       if (!committed) return;
       for (const segment of [...sealed, current]) unlinkQuietly(segment.file);
       sealed.length = 0;
+      // A clean stop leaves the data directory as it found it (unless another instance still writes here).
+      try {
+        rmdirSync(deps.directory);
+      } catch {
+        // Not empty, or already gone.
+      }
     },
   };
 }
@@ -180,7 +224,8 @@ function isRunning(instance: string, pid: number): boolean {
   }
 }
 
-export type ReplayResult = { files: number; records: number; recovered: number };
+/** `foreign`: journal files of another host, left alone (see `FILE_PATTERN`). */
+export type ReplayResult = { files: number; records: number; recovered: number; foreign: number };
 
 /**
  * Turns the journals of instances that are gone into usage records and deletes them once the
@@ -198,19 +243,25 @@ export async function replayUsageJournals(
   try {
     names = readdirSync(directory);
   } catch {
-    return { files: 0, records: 0, recovered: 0 };
+    return { files: 0, records: 0, recovered: 0, foreign: 0 };
   }
+  const host = hostPart();
+  let foreign = 0;
   const byInstance = new Map<string, { pid: number; files: { seq: number; file: string }[] }>();
   for (const name of names) {
     const match = FILE_PATTERN.exec(name);
     if (match === null) continue;
-    const [, pid = "", random = "", seqText = ""] = match;
-    const key = `${pid}-${random}`;
+    const [, fileHost = "", pid = "", random = "", seqText = ""] = match;
+    if (fileHost !== host) {
+      foreign += 1;
+      continue;
+    }
+    const key = `${fileHost}~${pid}-${random}`;
     const entry = byInstance.get(key) ?? { pid: Number(pid), files: [] };
     entry.files.push({ seq: Number(seqText), file: path.join(directory, name) });
     byInstance.set(key, entry);
   }
-  const result: ReplayResult = { files: 0, records: 0, recovered: 0 };
+  const result: ReplayResult = { files: 0, records: 0, recovered: 0, foreign };
   const batchSize = options.batchSize ?? 200;
   // The same check the writer makes: a record it would have refused is not retried forever.
   const insertChecked = async (records: readonly UsageRecord[]): Promise<number> => {
@@ -285,6 +336,8 @@ function recoveredRecord(start: JournalStart): UsageRecord {
     owner: start.owner,
     keyId: start.keyId,
     source: start.source,
+    // The start line does not carry the tier: a recovered call's tier is unknown.
+    tier: null,
     provider: start.provider,
     endpoint: start.endpoint,
     model: start.model,

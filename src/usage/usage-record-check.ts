@@ -34,6 +34,14 @@ function toStoredText(value: string): string {
   return clean.length > MAX_TEXT_LENGTH ? clean.slice(0, MAX_TEXT_LENGTH) : clean;
 }
 
+/**
+ * A record journaled before tiers were recorded has no `tier`; one that is not a name the store
+ * can hold is unknown too. Neither is a reason to lose the call.
+ */
+function toTier(tier: string | null | undefined): string | null {
+  return isIdentifier(tier) ? tier : null;
+}
+
 function toPrices(prices: UnitPrices | null): UnitPrices | null {
   if (prices === null) return null;
   const { inputNanoUsdPerMTok, outputNanoUsdPerMTok, cachedInputNanoUsdPerMTok, cacheWriteNanoUsdPerMTok } = prices;
@@ -73,6 +81,7 @@ export function checkUsageRecord(record: UsageRecord): RecordCheck {
       owner: record.owner,
       keyId: record.keyId,
       source: record.source,
+      tier: toTier(record.tier),
       provider: record.provider,
       endpoint: toStoredText(record.endpoint),
       model: toStoredText(record.model),

@@ -12,6 +12,7 @@ function newRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
     owner: "user:u1",
     keyId: null,
     source: "platform",
+    tier: "free",
     provider: "openai",
     endpoint: "chat/completions",
     model: "gpt-4o-mini",

@@ -187,10 +187,13 @@ describe("a development start whose encryption.key was deleted", () => {
 
     const originalKey = readFileSync(keyFile, "utf8");
     rmSync(keyFile);
+    // Every file below the data directory (the usage journal keeps a folder there).
     const snapshot = () =>
-      readdirSync(dataDir)
+      readdirSync(dataDir, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => path.join(entry.parentPath, entry.name))
         .sort()
-        .map((name) => [name, readFileSync(path.join(dataDir, name)).toString("base64")]);
+        .map((file) => [file, readFileSync(file).toString("base64")]);
     const before = snapshot();
 
     const refused = await cli.run(["serve"], { env, cwd });

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import Database from "better-sqlite3";
-import OpenAI from "openai";
+import OpenAI, { type ClientOptions } from "openai";
 import { Agent, request as undiciRequest } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signDevToken } from "../../src/auth/dev-token.js";
@@ -115,11 +115,39 @@ describe("shutdown phases (KEYPORT_SHUTDOWN_DELAY_MS, KEYPORT_DRAIN_TIMEOUT_MS)"
       if ((event as Anthropic.RawMessageStreamEvent).type === "content_block_delta") anthropicStarted = true;
     });
     await waitUntil(() => openAiStarted && anthropicStarted, "both streams have their first word");
+    // And a plain call whose answer never comes.
+    const waitingPool = new Agent();
+    const waitingClient = new OpenAI({
+      baseURL: `${url}/openai/v1`,
+      apiKey: token,
+      maxRetries: 0,
+      fetchOptions: { dispatcher: waitingPool } as unknown as NonNullable<ClientOptions["fetchOptions"]>,
+    });
+    const waiting = waitingClient.chat.completions
+      .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "never answer" }] })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    await waitUntil(() => upstream.calls.length === 3, "the plain call reached the provider");
 
     expect(keyport.child.kill("SIGTERM")).toBe(true);
     await keyport.waitFor(/"msg":"not ready; still accepting during the shutdown delay"/);
-    // The delay: not ready, yet a new connection is accepted and answered.
+    // The delay: not ready, yet a new connection is accepted and a call on it is served (and
+    // told to close its connection, so the client reconnects elsewhere).
     expect(await readyzOnNewConnection(url)).toBe(503);
+    const pool = new Agent();
+    try {
+      const fetchOptions = { dispatcher: pool } as unknown as NonNullable<ClientOptions["fetchOptions"]>;
+      const client = new OpenAI({ baseURL: `${url}/openai/v1`, apiKey: token, maxRetries: 0, fetchOptions });
+      const { data, response } = await client.chat.completions
+        .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "during the delay" }] })
+        .withResponse();
+      expect(data.choices[0]?.message.content).toBe("Now");
+      expect(response.headers.get("connection")).toBe("close");
+    } finally {
+      await pool.close();
+    }
     expect(keyport.stdout()).not.toMatch(/no longer accepting connections/);
 
     // After the delay: the listener is closed.
@@ -139,27 +167,36 @@ describe("shutdown phases (KEYPORT_SHUTDOWN_DELAY_MS, KEYPORT_DRAIN_TIMEOUT_MS)"
     expect(anthropic.error).not.toBeInstanceOf(Anthropic.APIConnectionError);
     expect(anthropic.error).toMatchObject({ error: { type: "error", error: { type: "overloaded_error" } } });
 
+    // The plain call loses its connection (nothing can be said in a body that has not started).
+    expect(await waiting).toBeInstanceOf(OpenAI.APIConnectionError);
+    await waitingPool.close();
+
     const exit = await keyport.waitForExit(30_000);
     expect(exit.code, exit.stdout + exit.stderr).toBe(0);
     expect(exit.stdout).toMatch(/"cutStreams":2/);
     expect(exit.stdout).not.toMatch(/shutdown failed|Usage records lost|shutdown deadline passed/);
     // Every record was committed, so the usage journal is gone: nothing for the next start to replay.
-    expect(readdirSync(path.join(dataDir, "usage-journal"))).toEqual([]);
+    expect(existsSync(path.join(dataDir, "usage-journal"))).toBe(false);
 
     // Recorded as cut, with what was streamed: one word each; OpenAI's input estimated from the request.
+    // The first chat call is the stream (the one during the delay came later).
     const [chatCall, messagesCall] = [upstream.calls.find((call) => call.path === "/v1/chat/completions"), upstream.calls.find((call) => call.path === "/v1/messages")];
     const chatInput = estimateTokensOfBytes(await (chatCall?.bodyBytes ?? Promise.resolve(0)));
     expect(messagesCall).toBeDefined();
     const database = new Database(path.join(dataDir, "keyport.db"), { readonly: true });
     try {
       const rows = database
-        .prepare("select provider, status, input_tokens as inputTokens, output_tokens as outputTokens, cost_nano_usd as cost, streamed from usage_records order by provider")
+        .prepare("select provider, status, input_tokens as inputTokens, output_tokens as outputTokens, cost_nano_usd as cost, streamed from usage_records order by provider, status, streamed")
         .all() as { provider: string; status: string; inputTokens: number | null; outputTokens: number | null; cost: number | null; streamed: number }[];
       expect(rows.map(({ cost: _cost, ...row }) => row)).toEqual([
         { provider: "anthropic", status: "shutdown_cut", inputTokens: upstream.anthropicInputTokens, outputTokens: 1, streamed: 1 },
+        // The call served during the delay.
+        { provider: "openai", status: "ok", inputTokens: 5, outputTokens: 1, streamed: 0 },
+        // The plain call still waiting at the deadline: cut by the shutdown, nothing known of its usage.
+        { provider: "openai", status: "shutdown_cut", inputTokens: null, outputTokens: null, streamed: 0 },
         { provider: "openai", status: "shutdown_cut", inputTokens: chatInput, outputTokens: 1, streamed: 1 },
       ]);
-      expect(rows.every((row) => row.cost !== null && row.cost > 0)).toBe(true);
+      expect(rows.filter((row) => row.streamed === 1 || row.status === "ok").every((row) => row.cost !== null && row.cost > 0)).toBe(true);
     } finally {
       database.close();
     }

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { cleanEnv, createCliRunner } from "../cli/cli-process.js";
 import { startMockProvider } from "../../src/mock-provider/mock-provider.js";
 import type { MockProvider } from "../../src/mock-provider/types.js";
 import { openAiThrough } from "../gateway/gateway-clients.js";
@@ -21,6 +22,8 @@ const CALLS = 5;
  */
 await describePostgres("usage journal across a stop with the database down", (postgresUrl) => {
   const schema = createTestSchemaName();
+  // The schema's master key: every instance on it needs the same one.
+  const encryptionKey = randomBytes(32).toString("hex");
   let link: TcpProxy;
   let mock: MockProvider;
   let dataDir: string;
@@ -44,15 +47,16 @@ await describePostgres("usage journal across a stop with the database down", (po
     const env = {
       DATABASE_URL: link.urlFor(postgresUrl),
       PLATFORM_OPENAI_API_KEY: openAiKey(),
-      ENCRYPTION_KEY: randomBytes(32).toString("hex"),
+      ENCRYPTION_KEY: encryptionKey,
       KEYPORT_JWT_SECRET: randomBytes(48).toString("base64url"),
     };
     const first = await startKeyport({ dialect: "postgres", postgresSchema: schema, dataDir, mock, env });
-    // community: platform key only, so calls need no database while it is down.
+    // community: platform key only, so once the owner's limits are cached (the first call, while
+    // the database is up) calls need no database; budgets fail closed on an owner not yet known.
     const token = await first.token("journal-user", { tier: "community" });
-    link.cut();
     const requestIds: string[] = [];
     for (let index = 0; index < CALLS; index += 1) {
+      if (index === 1) link.cut();
       const { response } = await openAiThrough(first.url, token)
         .chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: `call ${index}` }] })
         .withResponse();
@@ -85,9 +89,35 @@ await describePostgres("usage journal across a stop with the database down", (po
         await client.end();
       }
       // The old journal is gone; only the running instance's own remains.
-      expect(readdirSync(journal).every((name) => name.startsWith(`${process.pid}-`))).toBe(true);
+      expect(readdirSync(journal).every((name) => name.includes(`~${process.pid}-`))).toBe(true);
     } finally {
       await second.app.close();
+    }
+  });
+
+  it("refuses to start, in one sentence, when the data directory cannot hold the journal", { timeout: 60_000 }, async () => {
+    const cli = createCliRunner();
+    const notADirectory = path.join(dataDir, "a-file");
+    writeFileSync(notADirectory, "");
+    try {
+      const parsed = new URL(postgresUrl);
+      parsed.searchParams.set("options", `-c search_path=${schema}`);
+      const result = await cli.run(["serve"], {
+        cwd: dataDir,
+        env: cleanEnv({
+          NODE_ENV: "production",
+          PORT: "0",
+          KEYPORT_DATA_DIR: path.join(notADirectory, "data"),
+          DATABASE_URL: parsed.toString(),
+          ENCRYPTION_KEY: encryptionKey,
+          KEYPORT_JWT_SECRET: randomBytes(48).toString("base64url"),
+        }),
+      });
+      expect(result.code, result.stdout + result.stderr).toBe(1);
+      expect(result.stderr).toContain(`Keyport cannot start: the usage journal cannot be written in ${path.join(notADirectory, "data", "usage-journal")} (ENOTDIR)`);
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      await cli.killAll();
     }
   });
 });

@@ -106,7 +106,7 @@ describe("usage records say what happened", () => {
       await within(upstreamClosed, 5_000, "the upstream request was closed");
 
       const records = await waitForUsage(keyport, user.owner, 1);
-      expect(records.map((record) => [record.status, record.streamed, record.source])).toEqual([["client_aborted", false, "platform"]]);
+      expect(records.map((record) => [record.status, record.streamed, record.source, record.tier])).toEqual([["client_aborted", false, "platform", "community"]]);
     });
   });
 
@@ -158,7 +158,8 @@ describe("usage records say what happened", () => {
       expect(upstreamRequests(keyport.mock, { marker: user.marker }).map((request) => request.headers.authorization)).toEqual([`Bearer ${key.apiKey}`]);
 
       const records = await waitForUsage(keyport, user.owner, 1);
-      expect(records.map((record) => [record.source, record.keyId, record.status, record.httpStatus])).toEqual([["byok", key.id, "error", 429]]);
+      // The caller's tier, whichever key served the call.
+      expect(records.map((record) => [record.source, record.keyId, record.status, record.httpStatus, record.tier])).toEqual([["byok", key.id, "error", 429, "noplatform"]]);
     });
 
     it("the record names the platform key when the platform key served the retried call", async () => {
@@ -168,7 +169,7 @@ describe("usage records say what happened", () => {
       const { response } = await openAiVia(keyport, user.token).chat.completions.create(chatBody(user)).withResponse();
       expect(response.headers.get("x-keyport-key-source")).toBe("platform");
       const records = await waitForUsage(keyport, user.owner, 1);
-      expect(records.map((record) => [record.source, record.keyId, record.status])).toEqual([["platform", null, "ok"]]);
+      expect(records.map((record) => [record.source, record.keyId, record.status, record.tier])).toEqual([["platform", null, "ok", "premium"]]);
     });
   });
 });

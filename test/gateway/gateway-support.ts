@@ -229,49 +229,66 @@ export type StallingUpstream = {
 
 const STALLING_INPUT_TOKENS = 21;
 
+/** A plain chat completion, at once. */
+function answerNow(response: ServerResponse): void {
+  const usage = { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 };
+  const message = { role: "assistant", content: "Now", refusal: null };
+  const choices = [{ index: 0, message, logprobs: null, finish_reason: "stop" }];
+  response.writeHead(200, { "content-type": "application/json" });
+  response.end(JSON.stringify({ id: "chatcmpl-now", object: "chat.completion", created: 1, model: "gpt-4o-mini", choices, usage }));
+}
+
+/** The first events of a stream that then never goes on. */
+function startStalledStream(path: string, response: ServerResponse): void {
+  response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
+  const event = (type: string, fields: Record<string, unknown>) => `event: ${type}\n${data({ type, ...fields })}`;
+  if (path === "/v1/messages") {
+    const usage = { input_tokens: STALLING_INPUT_TOKENS, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 };
+    const message = { id: "msg_stall", type: "message", role: "assistant", model: "claude-haiku-4-5", content: [], stop_reason: null, stop_sequence: null, usage };
+    response.write(event("message_start", { message }));
+    response.write(event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }));
+    response.write(event("content_block_delta", { index: 0, delta: { type: "text_delta", text: "Hello" } }));
+    return;
+  }
+  const chunk = (delta: Record<string, unknown>) => ({
+    id: "chatcmpl-stall",
+    object: "chat.completion.chunk",
+    created: 1,
+    model: "gpt-4o-mini",
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: null }],
+    usage: null,
+  });
+  response.write(data(chunk({ role: "assistant", content: "" })));
+  response.write(data(chunk({ content: "Hello" })));
+}
+
 /**
  * A provider stand-in (any key accepted) whose streams send their first events and then never
  * finish: a chat stream its role and first word; a messages stream `message_start`,
  * `content_block_start` and one delta. The mock provider sends a stream in one go, so a client
- * that stops reading midway could not be told apart from one that read everything.
+ * that stops reading midway could not be told apart from one that read everything. A chat call
+ * with an `x-stall-answer-now` header gets an ordinary completion at once.
  */
 export async function startStallingUpstream(): Promise<StallingUpstream> {
   const calls: StalledCall[] = [];
   const open = new Set<ServerResponse>();
   const server = createServer((request, response) => {
-    let received = 0;
-    const bodyBytes = new Promise<number>((resolve) => {
-      request.on("data", (chunk: Buffer) => {
-        received += chunk.length;
-      });
-      request.on("end", () => resolve(received));
+    const chunks: Buffer[] = [];
+    const body = new Promise<Buffer>((resolve) => {
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => resolve(Buffer.concat(chunks)));
     });
     const path = (request.url ?? "").split("?")[0] ?? "";
     const closed = new Promise<void>((resolve) => response.on("close", () => resolve()));
-    calls.push({ path, closed, bodyBytes });
+    calls.push({ path, closed, bodyBytes: body.then((bytes) => bytes.length) });
     open.add(response);
     response.on("close", () => open.delete(response));
-    response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-    const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
-    const event = (type: string, fields: Record<string, unknown>) => `event: ${type}\n${data({ type, ...fields })}`;
-    if (path === "/v1/messages") {
-      const usage = { input_tokens: STALLING_INPUT_TOKENS, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 };
-      const message = { id: "msg_stall", type: "message", role: "assistant", model: "claude-haiku-4-5", content: [], stop_reason: null, stop_sequence: null, usage };
-      response.write(event("message_start", { message }));
-      response.write(event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }));
-      response.write(event("content_block_delta", { index: 0, delta: { type: "text_delta", text: "Hello" } }));
-    } else {
-      const chunk = (delta: Record<string, unknown>) => ({
-        id: "chatcmpl-stall",
-        object: "chat.completion.chunk",
-        created: 1,
-        model: "gpt-4o-mini",
-        choices: [{ index: 0, delta, logprobs: null, finish_reason: null }],
-        usage: null,
-      });
-      response.write(data(chunk({ role: "assistant", content: "" })));
-      response.write(data(chunk({ content: "Hello" })));
-    }
+    void body.then((bytes) => {
+      if (bytes.includes("never answer")) return; // a call still waiting for its answer
+      if (path === "/v1/chat/completions" && !bytes.includes('"stream":true')) answerNow(response);
+      else startStalledStream(path, response);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;

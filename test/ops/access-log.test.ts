@@ -57,6 +57,7 @@ describe("the access log: one info line per gateway call", () => {
       owner: user.owner,
       provider: "openai",
       endpoint: "chat.completions",
+      route: CHAT,
       model: expect.stringMatching(/^gpt-4o-mini/),
       source: "byok",
       status: 200,

@@ -61,11 +61,20 @@ describe("GET /metrics after known gateway traffic", () => {
       .catch((error: { status?: number }) => error);
     expect(limited).toMatchObject({ status: 429 });
 
+    // A budget of zero: the call is refused with budget_exceeded before it goes upstream.
+    const broke = await newUser(keyport, "broke", "premium");
+    await storeKey(keyport, broke, "openai").then((key) => secrets.push(key.id, key.apiKey));
+    secrets.push(broke.owner, broke.sub, broke.token, broke.marker);
+    const limits = await keyport.request("PUT", "/api/v1/limits", { token: broke.token, body: { monthlyBudgetUsd: 0 } });
+    expect(limits.status, limits.text).toBe(200);
+    const overBudget = await keyport.request("POST", `/openai${CHAT}`, { token: broke.token, body: chatBody(broke) });
+    expect(overBudget.status, overBudget.text).toBe(429);
+
     // A refused token.
     const refused = await keyport.request("POST", `/openai${CHAT}`, { token: "not-a-jwt", body: chatBody(tight) });
     expect(refused.status).toBe(401);
 
-    samples = await scrapeUntil(keyport, ADMIN_TOKEN, (found) => sumOf(found, "keyport_gateway_calls_total") >= 9);
+    samples = await scrapeUntil(keyport, ADMIN_TOKEN, (found) => sumOf(found, "keyport_gateway_calls_total") >= 10);
   });
   afterAll(async () => {
     await keyport.close();
@@ -77,13 +86,15 @@ describe("GET /metrics after known gateway traffic", () => {
     expect(valueOf(samples, ...calls({ source: "platform", status: "200", outcome: "ok" }))).toBe(4);
     expect(valueOf(samples, ...calls({ source: "platform", status: "429", outcome: "refused" }))).toBe(1);
     expect(valueOf(samples, ...calls({ source: "none", status: "401", outcome: "refused" }))).toBe(1);
-    expect(sumOf(samples, "keyport_gateway_calls_total")).toBe(9);
+    expect(valueOf(samples, ...calls({ source: "byok", status: "429", outcome: "refused" }))).toBe(1);
+    expect(sumOf(samples, "keyport_gateway_calls_total")).toBe(10);
   });
 
-  it("counts Keyport's refusals by error code", () => {
+  it("counts Keyport's refusals by error code: the rate limit, the budget, the token", () => {
     expect(valueOf(samples, "keyport_gateway_errors_total", { provider: "openai", code: "rate_limited" })).toBe(1);
     expect(valueOf(samples, "keyport_gateway_errors_total", { provider: "openai", code: "unauthenticated" })).toBe(1);
-    expect(sumOf(samples, "keyport_gateway_errors_total")).toBe(2);
+    expect(valueOf(samples, "keyport_gateway_errors_total", { provider: "openai", code: "budget_exceeded" })).toBe(1);
+    expect(sumOf(samples, "keyport_gateway_errors_total")).toBe(3);
   });
 
   it("counts the retry, the fallback and the key's status change", () => {
@@ -94,10 +105,10 @@ describe("GET /metrics after known gateway traffic", () => {
   });
 
   it("observes added and upstream latency for every call that went upstream, time to first byte for the stream", () => {
-    // Seven calls reached the provider; the two refusals did not.
+    // Seven calls reached the provider; the three refusals did not.
     expect(valueOf(samples, "keyport_gateway_upstream_latency_seconds_count", { provider: "openai", endpoint: "chat.completions" })).toBe(7);
     // Keyport's share is observed for every answered call, refusals included.
-    expect(sumOf(samples, "keyport_gateway_added_latency_seconds_count")).toBe(9);
+    expect(sumOf(samples, "keyport_gateway_added_latency_seconds_count")).toBe(10);
     expect(valueOf(samples, "keyport_gateway_stream_first_byte_seconds_count", { provider: "openai", endpoint: "chat.completions" })).toBe(1);
     expect(sumOf(samples, "keyport_gateway_tokens_total", { kind: "input" })).toBeGreaterThan(0);
     expect(sumOf(samples, "keyport_gateway_tokens_total", { kind: "output" })).toBeGreaterThan(0);

@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKeyportClient, KeyportError } from "../../src/client/index.js";
 import { newId } from "../../src/lib/ids.js";
+import { nanoToUsd } from "../../src/lib/money.js";
 import type { UsageRecord } from "../../src/store/ports.js";
+import { createUsers, openAiVia, storeKey as storeUserKey, waitForUsage } from "../gateway/gateway-support.js";
 import { type Dialect, startKeyport, type TestKeyport } from "../support/harness.js";
 import { anthropicKey, openAiKey } from "../support/keys.js";
 import { describePostgres } from "../support/postgres.js";
@@ -16,6 +18,7 @@ function record(owner: string, fields: Partial<UsageRecord> & Pick<UsageRecord, 
     owner,
     keyId: null,
     source: "platform",
+    tier: null,
     provider: "openai",
     endpoint: "chat.completions",
     model: "gpt-4o-mini",
@@ -45,6 +48,7 @@ function operatorSuite(dialect: Dialect) {
   /** Owners' keys: the secret of each, to look for in every answer. */
   const secrets: string[] = [];
   const keyIds: Record<string, string> = {};
+  const platformKey = openAiKey();
 
   async function storeKey(owner: string, provider: "openai" | "anthropic", label: string): Promise<string> {
     const apiKey = provider === "openai" ? openAiKey() : anthropicKey();
@@ -57,7 +61,8 @@ function operatorSuite(dialect: Dialect) {
   }
 
   beforeAll(async () => {
-    keyport = await startKeyport({ dialect, env: { KEYPORT_ADMIN_TOKEN: ADMIN_TOKEN } });
+    keyport = await startKeyport({ dialect, env: { KEYPORT_ADMIN_TOKEN: ADMIN_TOKEN, PLATFORM_OPENAI_API_KEY: platformKey } });
+    keyport.mock.setKey(platformKey, "valid");
     await keyport.app.store.usage.insertBatch([
       record("user:alice", { createdAt: "2026-03-01T00:00:00.000Z" }),
       record("user:alice", { createdAt: "2026-03-02T10:00:00.000Z", source: "byok", keyId: "key_alice", provider: "anthropic", model: "claude-haiku-4-5", costNanoUsd: 5_000 }),
@@ -123,6 +128,8 @@ function operatorSuite(dialect: Dialect) {
       ["model", [["claude-haiku-4-5", 1], ["gpt-4o-mini", 3], ["mystery-model", 1]]],
       ["source", [["byok", 1], ["platform", 4]]],
       ["day", [["2026-03-01", 1], ["2026-03-02", 2], ["2026-03-15", 1], ["2026-03-31", 1]]],
+      // Stored without a tier, as every record made before tiers were recorded.
+      ["tier", [["unknown", 5]]],
     ])("groupBy=%s", async (groupBy, expected) => {
       const response = await get(`/api/v1/admin/usage?${RANGE}&groupBy=${groupBy}`);
       expect(response.status, response.text).toBe(200);
@@ -157,12 +164,91 @@ function operatorSuite(dialect: Dialect) {
       expect(other.body.error.code).toBe("invalid_cursor");
     });
 
+    it("groupBy=tier&source=platform: the platform key's spend per tier of the callers, records without a tier as unknown", async () => {
+      const newUser = createUsers(keyport, `tier-${dialect}`);
+      const [first, second] = [await newUser("community"), await newUser("community")];
+      const premium = await newUser("premium");
+      // A premium owner with a stored key: its calls are BYOK, not the platform key's spend.
+      const byok = await newUser("lifetime");
+      await storeUserKey(keyport, byok, "openai");
+      // Today and tomorrow: a call made just before midnight is still in the range.
+      const today = new Date().toISOString().slice(0, 10);
+      const to = new Date(Date.parse(today) + 2 * 86_400_000).toISOString().slice(0, 10);
+      const range = `from=${today}&to=${to}`;
+      const chat = (user: { token: string; marker: string }) =>
+        openAiVia(keyport, user.token).chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: `Hello from ${user.marker}` }] }).withResponse();
+      const answers = await Promise.all([chat(first), chat(first), chat(second), chat(premium), chat(byok)]);
+      expect(answers.map(({ response }) => response.headers.get("x-keyport-key-source"))).toEqual(["platform", "platform", "platform", "platform", "byok"]);
+      // A platform record made before tiers were recorded.
+      const old = record("user:before-tiers", { createdAt: new Date().toISOString(), costNanoUsd: 7_000 });
+      await keyport.app.store.usage.insertBatch([old]);
+      const stored = [
+        ...(await waitForUsage(keyport, first.owner, 2)),
+        ...(await waitForUsage(keyport, second.owner, 1)),
+        ...(await waitForUsage(keyport, premium.owner, 1)),
+        ...(await waitForUsage(keyport, byok.owner, 1)),
+      ];
+      expect(stored.map((row) => [row.tier, row.source])).toEqual([
+        ["community", "platform"],
+        ["community", "platform"],
+        ["community", "platform"],
+        ["premium", "platform"],
+        ["lifetime", "byok"],
+      ]);
+      const costOf = (tier: string) => stored.filter((row) => row.tier === tier && row.source === "platform").reduce((sum, row) => sum + (row.costNanoUsd ?? 0), 0);
+      expect(costOf("community")).toBeGreaterThan(0);
+
+      const response = await get(`/api/v1/admin/usage?${range}&groupBy=tier&source=platform`);
+      expect(response.status, response.text).toBe(200);
+      expect(response.body).toMatchObject({ groupBy: "tier", source: "platform", nextCursor: null });
+      expect(response.body.groups).toEqual([
+        expect.objectContaining({ group: "community", requests: 3, estimatedCostUsd: nanoToUsd(costOf("community")), unpricedRequests: 0 }),
+        expect.objectContaining({ group: "premium", requests: 1, estimatedCostUsd: nanoToUsd(costOf("premium")), unpricedRequests: 0 }),
+        expect.objectContaining({ group: "unknown", requests: 1, estimatedCostUsd: nanoToUsd(7_000) }),
+      ]);
+      expect(response.body.groups.map((row: Group) => row.inputTokens)).toEqual([
+        stored.filter((row) => row.tier === "community").reduce((sum, row) => sum + (row.inputTokens ?? 0), 0),
+        stored.find((row) => row.tier === "premium")?.inputTokens,
+        10,
+      ]);
+      // The totals come from the daily roll-up; they agree with the tiers' sum.
+      expect(response.body.totals).toMatchObject({ requests: 5, estimatedCostUsd: nanoToUsd(costOf("community") + costOf("premium") + 7_000) });
+
+      // Without the source filter the BYOK call's tier shows too; with another provider nothing does.
+      expect(groupsOf((await get(`/api/v1/admin/usage?${range}&groupBy=tier`)).body)).toEqual([
+        ["community", 3],
+        ["lifetime", 1],
+        ["premium", 1],
+        ["unknown", 1],
+      ]);
+      expect(groupsOf((await get(`/api/v1/admin/usage?${range}&groupBy=tier&source=platform&provider=anthropic`)).body)).toEqual([]);
+
+      // Paged by tier name, like the other groupings; a cursor of owners does not continue it.
+      const page = await get(`/api/v1/admin/usage?${range}&groupBy=tier&source=platform&limit=2`);
+      expect(groupsOf(page.body)).toEqual([
+        ["community", 3],
+        ["premium", 1],
+      ]);
+      const next = await get(`/api/v1/admin/usage?${range}&groupBy=tier&source=platform&limit=2&cursor=${page.body.nextCursor as string}`);
+      expect(groupsOf(next.body)).toEqual([["unknown", 1]]);
+      expect(next.body.nextCursor).toBeNull();
+      const owners = await get(`/api/v1/admin/usage?${range}&limit=1`);
+      const mixed = await get(`/api/v1/admin/usage?${range}&groupBy=tier&cursor=${owners.body.nextCursor as string}`);
+      expect(mixed.status).toBe(400);
+      expect(mixed.body.error.code).toBe("invalid_cursor");
+
+      // keyport/client takes the grouping too.
+      const client = createKeyportClient({ baseUrl: keyport.url, token: ADMIN_TOKEN });
+      const viaClient = await client.admin.usage({ from: today, to, groupBy: "tier", source: "platform" });
+      expect(viaClient.groups.map((row) => row.group)).toEqual(["community", "premium", "unknown"]);
+    });
+
     it.each([
       ["from=2026-02-30", "invalid_request"],
       ["from=2026-03-01T00:00:00Z", "invalid_request"],
       ["from=2026-04-01&to=2026-03-01", "invalid_request"],
       ["from=2024-01-01&to=2026-01-01", "invalid_request"],
-      ["groupBy=tier", "invalid_request"],
+      ["groupBy=tiers", "invalid_request"],
       ["groupBy=key", "invalid_request"],
       ["source=mine", "invalid_request"],
       ["provider=google", "invalid_request"],

@@ -133,7 +133,8 @@ export async function startKeyport(options: StartOptions = {}): Promise<TestKeyp
       return { status: response.status, headers: response.headers, text, body: parsed };
     },
     async close() {
-      await app.close();
+      // A test's stop is not a rolling update: no shutdown delay (KEYPORT_SHUTDOWN_DELAY_MS may be at its maximum).
+      await app.close({ skipDelay: true });
       if (ownsMock) await mock.close();
       if (schema !== undefined && options.postgresSchema === undefined) await dropTestSchema(requirePostgres(), schema);
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });

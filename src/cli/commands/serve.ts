@@ -1,7 +1,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { dependencyHint } from "../../app-health.js";
-import { buildApp, type KeyportApp } from "../../app.js";
+import { buildApp, type KeyportApp, StartRefusedError } from "../../app.js";
 import { signDevToken } from "../../auth/dev-token.js";
 import type { Config } from "../../config/config-schema.js";
 import { readProcessEnv } from "../../config/process-env.js";
@@ -54,7 +54,7 @@ export async function runServeCommand(argv: string[] = []): Promise<number> {
     app = await buildApp(config);
   } catch (error) {
     await demo?.mock.close();
-    if (error instanceof MasterKeyMismatchError) {
+    if (error instanceof MasterKeyMismatchError || error instanceof StartRefusedError) {
       process.stderr.write(`Keyport cannot start: ${error.message}\n`);
       return 1;
     }

@@ -91,6 +91,7 @@ export function toUsageRecord(call: Readonly<CallContext>, pricing: Pricing, now
     owner: call.principal?.owner ?? "",
     keyId: servedBy?.keyId ?? null,
     source: servedBy?.source ?? "platform",
+    tier: call.principal?.tier ?? null,
     provider,
     endpoint: endpoint.name,
     model,

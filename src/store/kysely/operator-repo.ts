@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import { newIdLowerBound } from "../../lib/ids.js";
 import type { OperatorRepo, OperatorUsageQuery, UsageGroup } from "../ports.js";
 import { toProviderKeyRow } from "./key-repo.js";
 import { toRowLimit, toSafeInteger } from "./row-values.js";
@@ -6,10 +7,14 @@ import type { Database } from "./schema.js";
 
 type Filters = Omit<OperatorUsageQuery, "groupBy" | "after" | "limit">;
 
+/** The group of a record without a tier (written before tiers were recorded, or recovered). */
+export const UNKNOWN_TIER = "unknown";
+
 /**
- * The operator's reads across owners. Usage comes from the daily roll-up only (`usage_daily`, kept
- * in step by every usage batch): the report works in whole UTC days, so no raw record is read and
- * its cost grows with owners × days × groups, not with calls.
+ * The operator's reads across owners. Usage comes from the daily roll-up (`usage_daily`, kept in
+ * step by every usage batch): the report works in whole UTC days, so no raw record is read and
+ * its cost grows with owners × days × groups, not with calls. The one exception is the grouping
+ * by tier, which the roll-up does not hold: it reads the range's records (see `usageByTierQuery`).
  */
 export function createOperatorRepo(db: Kysely<Database>): OperatorRepo {
   function filtered(filters: Filters) {
@@ -44,6 +49,10 @@ export function createOperatorRepo(db: Kysely<Database>): OperatorRepo {
 
   return {
     async usage(query) {
+      if (query.groupBy === "tier") {
+        const rows = await usageByTierQuery(db, query).execute();
+        return rows.map((row) => ({ group: String(row.group), ...toTotals(row) }));
+      }
       const column = query.groupBy;
       const rows = await filtered(query)
         .$if(query.after !== undefined, (builder) => builder.where(column, ">", query.after ?? ""))
@@ -71,4 +80,36 @@ export function createOperatorRepo(db: Kysely<Database>): OperatorRepo {
       return rows.map(toProviderKeyRow);
     },
   };
+}
+
+/**
+ * Usage per tier from the raw records of the range. The ids sort by creation time, so the days
+ * become a range of the primary key (`created_at` has no index of its own); the scan reads every
+ * record of the range, the price of no index on the gateway's write path. Every page reads the
+ * range again; tiers are few, so one page usually holds them all. Exported for the query-plan tests.
+ */
+export function usageByTierQuery(db: Kysely<Database>, query: OperatorUsageQuery) {
+  // A literal, not a parameter: PostgreSQL matches the select list to GROUP BY by expression,
+  // and two parameters are two expressions.
+  const tier = sql<string>`coalesce(tier, ${sql.lit(UNKNOWN_TIER)})`;
+  return db
+    .selectFrom("usage_records")
+    .where("id", ">=", newIdLowerBound("use", Date.parse(`${query.fromDay}T00:00:00.000Z`)))
+    .where("id", "<", newIdLowerBound("use", Date.parse(`${query.toDay}T00:00:00.000Z`)))
+    .$if(query.source !== undefined, (builder) => builder.where("source", "=", query.source ?? ""))
+    .$if(query.provider !== undefined, (builder) => builder.where("provider", "=", query.provider ?? ""))
+    .$if(query.after !== undefined, (builder) => builder.where(tier, ">", query.after ?? ""))
+    .select([
+      tier.as("group"),
+      // The roll-up's sums: null tokens and costs count as 0, a null cost as unpriced.
+      sql<number>`count(*)`.as("requests"),
+      sql<number>`cast(coalesce(sum(input_tokens), 0) as bigint)`.as("input_tokens"),
+      sql<number>`cast(coalesce(sum(output_tokens), 0) as bigint)`.as("output_tokens"),
+      sql<number>`cast(coalesce(sum(cached_input_tokens), 0) as bigint)`.as("cached_input_tokens"),
+      sql<number>`cast(coalesce(sum(cost_nano_usd), 0) as bigint)`.as("cost_nano_usd"),
+      sql<number>`sum(case when cost_nano_usd is null then 1 else 0 end)`.as("unpriced"),
+    ])
+    .groupBy(tier)
+    .orderBy(tier)
+    .limit(toRowLimit(query.limit));
 }

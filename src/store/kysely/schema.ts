@@ -68,6 +68,8 @@ export type UsageRecordsTable = {
   owner: string;
   key_id: string | null;
   source: string;
+  /** The caller's tier (migration 0009); null on older rows. */
+  tier: string | null;
   provider: string;
   endpoint: string;
   model: string;

@@ -12,7 +12,7 @@ const USAGE_STATUSES = ["ok", "error", "partial", "client_aborted", "shutdown_cu
 const LEGACY_CLIENT_ABORTED = "aborted";
 
 /**
- * Rows per INSERT statement: 23 parameters a row stays well under SQLite's 32,766 and
+ * Rows per INSERT statement: 24 parameters a row stays well under SQLite's 32,766 and
  * PostgreSQL's 65,535 bound parameters per statement.
  */
 const ROWS_PER_INSERT = 500;
@@ -36,6 +36,7 @@ function toUsageRecord(row: Selectable<UsageRecordsTable>): UsageRecord {
     owner: row.owner,
     keyId: row.key_id,
     source: toMember(row.source, USAGE_SOURCES, "usage_records.source"),
+    tier: row.tier,
     provider: toMember(row.provider, PROVIDER_IDS, "usage_records.provider"),
     endpoint: row.endpoint,
     model: row.model,
@@ -61,6 +62,7 @@ export function toRow(record: UsageRecord): Insertable<UsageRecordsTable> {
     owner: record.owner,
     key_id: record.keyId,
     source: record.source,
+    tier: record.tier,
     provider: record.provider,
     endpoint: record.endpoint,
     model: record.model,

@@ -9,6 +9,7 @@ import { dropUsageKeyIndexMigration } from "./0004-drop-usage-key-index.js";
 import { notificationsMigration } from "./0006-notifications.js";
 import { portalSessionsMigration } from "./0007-portal-sessions.js";
 import { budgetsMigration } from "./0008-budgets.js";
+import { usageTierMigration } from "./0009-usage-tier.js";
 
 /**
  * Every migration, in order. The list is static because the code runs compiled from dist/,
@@ -23,6 +24,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, create: (dialect: StoreD
   ["0006_notifications", notificationsMigration],
   ["0007_portal_sessions", portalSessionsMigration],
   ["0008_budgets", budgetsMigration],
+  ["0009_usage_tier", usageTierMigration],
 ];
 
 /** A Kysely migration provider over the static list, built for one dialect. */

@@ -7,7 +7,7 @@ import { type KeyTotals, totalsPerKey, toRow, type UsageBatchWriter } from "../k
 
 /**
  * Rows per multi-row INSERT. One statement run per row cost about a microsecond more a row than
- * one per 25 rows; 25 rows bind 575 values, far below SQLite's limit.
+ * one per 25 rows; 25 rows bind 600 values, far below SQLite's limit.
  */
 const ROWS_PER_STATEMENT = 25;
 
@@ -48,7 +48,7 @@ export function createSqliteUsageWriter(db: Kysely<Database>, database: SqliteDa
     for (let index = from; index < to; index += 1) {
       const row = toRow(records[index] as UsageRecord);
       prepared ??= prepare(row);
-      // Sized once: 25 rows bind 575 values, and growing the array by push copied it several times.
+      // Sized once: 25 rows bind 600 values, and growing the array by push copied it several times.
       values ??= new Array<unknown>((to - from) * prepared.columns.length);
       for (const column of prepared.columns) values[at++] = row[column];
     }
