@@ -37,7 +37,7 @@ function killWithCallsInFlight(name: string, extraEnv: () => Record<string, stri
       directories.removeAll();
     });
 
-    it("calls in flight at the kill keep the budget spent after the restart", { timeout: 120_000 }, async () => {
+    it("calls in flight at the kill keep the budget spent after the restart", { timeout: 180_000 }, async () => {
       const dataDir = directories.make();
       const jwtSecret = randomBytes(48).toString("base64url");
       const env = cleanEnv({
@@ -77,7 +77,7 @@ function killWithCallsInFlight(name: string, extraEnv: () => Record<string, stri
       mock.injectFault({ kind: "delay", ms: 600_000, times: IN_FLIGHT, match: { path: "/v1/chat/completions", key: apiKey } });
       const inFlight = Array.from({ length: IN_FLIGHT }, () => chat(first.url).catch((error: unknown) => error));
       const reachedProvider = () => mock.requests().filter((request) => request.path === "/v1/chat/completions" && JSON.stringify(request.body ?? "").includes(sub));
-      await waitUntil(() => reachedProvider().length === IN_FLIGHT, "the calls reached the provider", 30_000);
+      await waitUntil(() => reachedProvider().length === IN_FLIGHT, "the calls reached the provider", 60_000);
       await first.keyport.kill();
       await Promise.all(inFlight);
 
