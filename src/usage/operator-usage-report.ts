@@ -1,9 +1,8 @@
 import type { Clock } from "../lib/clock.js";
 import { AppError } from "../lib/errors.js";
-import { nanoToUsd } from "../lib/money.js";
 import type { ProviderId } from "../lib/domain.js";
-import type { OperatorRepo, OperatorUsageGroupBy, UsageGroup, UsageSource } from "../store/ports.js";
-import type { UsageRow } from "./usage-report.js";
+import type { OperatorRepo, OperatorUsageGroupBy, UsageSource } from "../store/ports.js";
+import { toUsageRow, type UsageRow } from "./usage-report.js";
 
 export type OperatorUsageReport = {
   /** First UTC day in the report. */
@@ -68,8 +67,8 @@ export function createOperatorUsageReport({ operator, clock }: { operator: Pick<
       groupBy,
       source: query.source ?? null,
       provider: query.provider ?? null,
-      totals: toRow({ group: "", ...totals }),
-      groups: groups.map(toRow),
+      totals: toUsageRow({ group: "", ...totals }),
+      groups: groups.map(toUsageRow),
       nextCursor: page.length > limit && last !== undefined ? encodeCursor(last.group, groupBy) : null,
     };
   };
@@ -108,14 +107,3 @@ function decodeCursor(cursor: string, groupBy: OperatorUsageGroupBy): string {
   return decoded[1];
 }
 
-function toRow(group: UsageGroup): UsageRow {
-  return {
-    group: group.group,
-    requests: group.requests,
-    inputTokens: group.inputTokens,
-    outputTokens: group.outputTokens,
-    cachedInputTokens: group.cachedInputTokens,
-    estimatedCostUsd: nanoToUsd(group.costNanoUsd),
-    unpricedRequests: group.unpricedRequests,
-  };
-}

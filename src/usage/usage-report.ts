@@ -45,7 +45,7 @@ export function createUsageReport({ usage, clock }: { usage: Pick<UsageRepo, "su
       groupBy,
       ...(query.source === undefined ? {} : { source: query.source }),
     });
-    const series = groups.map(toRow);
+    const series = groups.map(toUsageRow);
     return { from: from.toISOString(), to: to.toISOString(), groupBy, source: query.source ?? null, totals: sum(groups), series };
   };
 }
@@ -60,7 +60,8 @@ function parseInstant(name: string, value: string): Date {
   return parsed;
 }
 
-function toRow(group: UsageGroup): UsageRow {
+/** A stored group as the API shows it: USD instead of nano-USD. */
+export function toUsageRow(group: UsageGroup): UsageRow {
   return {
     group: group.group,
     requests: group.requests,
