@@ -170,3 +170,40 @@ describe("caps: key limits, the platform allowance, the SDKs' view of a refusal"
     expect(events).toHaveLength(1);
   });
 });
+
+describe("a budget set in the middle of the month", () => {
+  let keyport: GatewayKeyport;
+  beforeAll(async () => {
+    keyport = await startGateway({ env: { KEYPORT_UPSTREAM_RETRIES: "0" } });
+  });
+  afterAll(async () => keyport?.close());
+
+  it("counts what the owner already spent this month, and an alert threshold alone counts without refusing", async () => {
+    const user = await createUsers(keyport, "midmonth")("premium");
+    await storeKey(keyport, user, "openai");
+    const body = chatBody(user.marker);
+    for (let call = 0; call < 3; call += 1) expect((await chat(keyport, user.token, body)).status).toBe(200);
+    // The records reach usage_daily through the batched writer.
+    const records = await eventually(
+      () => keyport.app.store.usage.listByOwner(user.owner, { from: "2000-01-01", to: "3000-01-01" }),
+      (found) => found.length >= 3,
+    );
+    const spentNano = records.reduce((sum, record) => sum + (record.costNanoUsd ?? 0), 0);
+    expect(spentNano).toBeGreaterThan(0);
+
+    // A threshold alone: calls go on, and the spend so far is what the counter starts from.
+    const withThreshold = await putLimits(keyport, user.token, { notifyThresholdUsd: 1_000 });
+    expect(Math.round(withThreshold.body.spentUsd * 1e9)).toBe(spentNano);
+    expect((await chat(keyport, user.token, body)).status).toBe(200);
+
+    // A budget just above what is spent now (in whole micro-USD) has no room for one more worst case.
+    const after = await eventually(
+      () => keyport.request("GET", "/api/v1/limits", { token: user.token }),
+      (response) => Math.round(response.body.spentUsd * 1e9) > spentNano,
+    );
+    const nowNano = Math.round(after.body.spentUsd * 1e9);
+    const budgetUsd = Math.ceil(nowNano / 1000) / 1e6;
+    await putLimits(keyport, user.token, { monthlyBudgetUsd: budgetUsd });
+    expectBudgetRefusal(await chat(keyport, user.token, body), /Your monthly budget would be exceeded/);
+  });
+});
