@@ -37,15 +37,6 @@ export function serializeError(error: unknown): SerializedError {
   };
 }
 
-/**
- * Standard output, written in batches: lines gather up to 4 KiB and go out at least every 250 ms,
- * so a busy gateway's access log costs one `write(2)` per few dozen calls instead of one per call.
- * pino flushes what is left when the process exits (not on SIGKILL: at most the last 250 ms).
- */
-function batchedStdout(): DestinationStream {
-  return pino.destination({ dest: process.stdout.fd, minLength: 4096, periodicFlush: 250 });
-}
-
 export function createLogger(options: { level: string; destination?: DestinationStream }): Logger {
   return pino(
     {
@@ -54,6 +45,6 @@ export function createLogger(options: { level: string; destination?: Destination
       serializers: { err: serializeError, error: serializeError },
       base: { service: "keyport" },
     },
-    options.destination ?? batchedStdout(),
+    options.destination,
   );
 }
