@@ -97,10 +97,12 @@ export function createBudgetRepo(db: Kysely<Database>): BudgetRepo {
               .executeTakeFirst();
           for (const cap of sorted) {
             let updated = await take(cap.counter, cap.limitNanoUsd);
-            // Nothing taken: the counter is full, or it does not exist yet (seeded only then, so
-            // the usual reservation is one statement).
-            if (updated === undefined && !(await exists(tx, owner, month.month, cap.counter))) {
-              await seed(tx, owner, month, cap.counter);
+            // Nothing taken: the counter is full, or it did not exist when the UPDATE ran. It is
+            // seeded only then (the usual reservation is one statement), and taken from again
+            // either way: a concurrent reservation may have created it since (PostgreSQL's
+            // READ COMMITTED shows its row to the next statement, not to the UPDATE that missed it).
+            if (updated === undefined) {
+              if (!(await exists(tx, owner, month.month, cap.counter))) await seed(tx, owner, month, cap.counter);
               updated = await take(cap.counter, cap.limitNanoUsd);
             }
             if (updated === undefined) refused.set(cap.counter, await spentOf(tx, owner, month.month, cap.counter));
