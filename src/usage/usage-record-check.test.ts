@@ -1,34 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { newId } from "../lib/ids.js";
+import { newUsageRecord } from "../store/fixtures.contract.js";
 import type { UsageRecord } from "../store/ports.js";
 import { checkUsageRecord } from "./usage-record-check.js";
 import { recordsOf } from "./usage-journal.js";
 
+/** A stored-shape record of a platform call on the "pro" tier. */
 function record(overrides: Partial<UsageRecord> = {}): UsageRecord {
-  return {
-    id: newId("use"),
-    owner: "user:tier",
-    keyId: null,
-    source: "platform",
-    tier: "pro",
-    provider: "openai",
-    endpoint: "chat.completions",
-    model: "gpt-4o-mini",
-    inputTokens: 10,
-    outputTokens: 5,
-    cachedInputTokens: 0,
-    cacheWriteTokens: null,
-    costNanoUsd: 4_500,
-    prices: null,
-    status: "ok",
-    httpStatus: 200,
-    latencyMs: 12,
-    ttfbMs: 10,
-    streamed: false,
-    requestId: newId("req"),
-    createdAt: "2026-03-02T10:00:00.000Z",
-    ...overrides,
-  };
+  return newUsageRecord("user:tier", null, overrides);
 }
 
 function checked(value: UsageRecord): UsageRecord {
