@@ -24,6 +24,7 @@ import { createAuditLog } from "./audit/audit-log.js";
 import { createProxyTrust } from "./auth/client-address.js";
 import { createBudgetNotices } from "./budgets/budget-notices.js";
 import { createDbLedger, keyCounter } from "./budgets/ledger.js";
+import { createMemoryLedger } from "./budgets/memory-ledger.js";
 import { createLimitsCache } from "./budgets/limits-cache.js";
 import { createLimitsService, type LimitsService } from "./budgets/limits-service.js";
 import type { CapDescription } from "./budgets/caps.js";
@@ -188,9 +189,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // and learn the same from the provider.
     const statusKeys = withCacheInvalidation(store.keys, (owner, write) => keyCache.change(owner, write, { whenUnannounced: "proceed" }));
 
-    // Spend limits: counters in Redis across instances, else in the database.
+    // Spend limits: counters in Redis across instances, in the database for PostgreSQL alone, in
+    // memory on SQLite (one instance; the usage journal makes them durable).
     const period = createPeriodClock(() => clock.now());
-    const ledger = redis?.budgetLedger(store.budgets) ?? createDbLedger(store.budgets);
+    const ledger = redis?.budgetLedger(store.budgets) ?? (store.dialect === "sqlite" ? createMemoryLedger(store.budgets) : createDbLedger(store.budgets));
     const limitsCache = createLimitsCache({
       load: (owner) => store.ownerLimits.find(owner),
       ttlMs: config.gateway.keyCacheTtlMs,

@@ -33,7 +33,7 @@ export function createKyselyStore(db: Kysely<Database>, hooks: DialectHooks): St
     webhookSecrets: createWebhookSecretRepo(db),
     portalSessions: createPortalSessionRepo(db),
     ownerLimits: createOwnerLimitsRepo(db),
-    budgets: { ...createBudgetRepo(db), ...hooks.budgetWrites },
+    budgets: createBudgetRepo(db),
     operator: createOperatorRepo(db),
     async ping(): Promise<void> {
       await sql`select 1`.execute(db);

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from "kysely";
-import type { BudgetRepo, Store } from "../ports.js";
+import type { Store } from "../ports.js";
 import type { Database, UniqueIndex } from "./schema.js";
 import type { UsageBatchWriter } from "./usage-repo.js";
 
@@ -26,6 +26,4 @@ export type DialectHooks = {
   afterSecretRemoved(db: Kysely<Database>): Promise<void>;
   /** Replaces the portable usage batch writer (same contract); absent: Kysely statements. */
   usageBatchWriter?: UsageBatchWriter;
-  /** Replaces the portable budget reservation and adjustment (same contract); absent: Kysely statements. */
-  budgetWrites?: Pick<BudgetRepo, "reserve" | "adjust">;
 };

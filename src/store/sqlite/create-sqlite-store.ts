@@ -8,7 +8,6 @@ import type { Store } from "../ports.js";
 import { createKyselyStore } from "../kysely/create-kysely-store.js";
 import type { DialectHooks } from "../kysely/dialect-hooks.js";
 import type { Database, UniqueIndex } from "../kysely/schema.js";
-import { createSqliteBudgetWrites } from "./sqlite-budget-writes.js";
 import { createSqliteUsageWriter } from "./sqlite-usage-writer.js";
 
 /** Options for the embedded SQLite store. */
@@ -120,5 +119,5 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     await db.destroy();
     throw error;
   }
-  return createKyselyStore(db, { ...sqliteHooks, usageBatchWriter: createSqliteUsageWriter(db, database), budgetWrites: createSqliteBudgetWrites(db, database) });
+  return createKyselyStore(db, { ...sqliteHooks, usageBatchWriter: createSqliteUsageWriter(db, database) });
 }
