@@ -1,17 +1,8 @@
-import type { UnitPrices } from "../store/ports.js";
+import { UNPRICED_FALLBACK, type UnitPrices } from "../store/ports.js";
 import { outputCeilingOf } from "./output-ceilings.js";
 
-/**
- * Prices used to reserve (and settle) a call whose model has no price in the table: the most
- * expensive list prices Keyport knows of (o1-pro), in nano-USD per million tokens. Unknown is
- * not free, and a cap must hold whatever model name a client sends.
- */
-export const UNPRICED_FALLBACK: UnitPrices = {
-  inputNanoUsdPerMTok: 150_000_000_000,
-  outputNanoUsdPerMTok: 600_000_000_000,
-  cachedInputNanoUsdPerMTok: 150_000_000_000,
-  cacheWriteNanoUsdPerMTok: 150_000_000_000,
-};
+/** Prices used to reserve (and settle) a call whose model has no price in the table. */
+export { UNPRICED_FALLBACK };
 
 /**
  * The most a call can cost, in nano-USD: every byte of the body counted as an input token (a

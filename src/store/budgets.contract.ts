@@ -36,11 +36,19 @@ export function describeBudgetContract(currentStore: () => Store): void {
         // Another month and another owner count nowhere here.
         newUsageRecord(owner, "key_a", { costNanoUsd: 5, createdAt: "2025-04-01T00:00:00.000Z" }),
         newUsageRecord(newOwner(), "key_a", { costNanoUsd: 7 }),
+        // A model without a price counts at the fallback prices on its tokens: 150,000 and
+        // 600,000 nano-USD per input and output token.
+        newUsageRecord(owner, "key_c", { model: "unpriced-model", costNanoUsd: null, prices: null, inputTokens: 10, outputTokens: 2, cachedInputTokens: 4 }),
       ]);
-      expect(await store.budgets.settledSpend(owner, MARCH, ["owner", "platform", "key:key_a"])).toEqual({ owner: 321_000, platform: 300_000, "key:key_a": 1_000 });
-      const reserved = await store.budgets.reserve(owner, MARCH, [{ counter: "owner", limitNanoUsd: 1_000_000 }, { counter: "key:key_a", limitNanoUsd: 2_000 }], 500);
-      expect(reserved).toEqual({ ok: true, spentNanoUsd: { owner: 321_500, "key:key_a": 1_500 } });
-      expect(await store.budgets.counters(owner, MARCH.month)).toEqual({ owner: 321_500, "key:key_a": 1_500 });
+      expect(await store.budgets.settledSpend(owner, MARCH, ["owner", "platform", "key:key_a", "key:key_c"])).toEqual({
+        owner: 321_000 + 2_700_000,
+        platform: 300_000,
+        "key:key_a": 1_000,
+        "key:key_c": 2_700_000,
+      });
+      const reserved = await store.budgets.reserve(owner, MARCH, [{ counter: "owner", limitNanoUsd: 4_000_000 }, { counter: "key:key_a", limitNanoUsd: 2_000 }], 500);
+      expect(reserved).toEqual({ ok: true, spentNanoUsd: { owner: 3_021_500, "key:key_a": 1_500 } });
+      expect(await store.budgets.counters(owner, MARCH.month)).toEqual({ owner: 3_021_500, "key:key_a": 1_500 });
     });
 
     it("refuses a reservation that would pass any cap, changes no counter, and names the first such cap in the caller's order", async () => {

@@ -212,6 +212,19 @@ export type UnitPrices = {
   cacheWriteNanoUsdPerMTok: number;
 };
 
+/**
+ * The prices a budget charges a call whose model has no price in the table: the most expensive
+ * list prices Keyport knows of (o1-pro), in nano-USD per million tokens. Unknown is not free, and
+ * a cap must hold whatever model name a client sends. Part of the store's vocabulary because a
+ * counter that starts from `usage_daily` charges the records without a price at them too.
+ */
+export const UNPRICED_FALLBACK: UnitPrices = {
+  inputNanoUsdPerMTok: 150_000_000_000,
+  outputNanoUsdPerMTok: 600_000_000_000,
+  cachedInputNanoUsdPerMTok: 150_000_000_000,
+  cacheWriteNanoUsdPerMTok: 150_000_000_000,
+};
+
 export type UsageRecord = {
   id: string;
   owner: string;
@@ -475,7 +488,11 @@ export type BudgetRepo = {
   reserve(owner: string, month: BudgetMonth, caps: readonly BudgetCap[], amountNanoUsd: number): Promise<BudgetReserveResult>;
   /** Adds `deltaNanoUsd` (negative to give back) to counters that exist; their values after it. */
   adjust(owner: string, month: string, counters: readonly string[], deltaNanoUsd: number): Promise<Record<string, number>>;
-  /** The month's settled spend per counter, from `usage_daily` (a counter's starting value). */
+  /**
+   * The month's settled spend per counter, from `usage_daily` (a counter's starting value):
+   * the records' costs, and the tokens of records without a cost at `UNPRICED_FALLBACK` (a
+   * day's row that mixes both is charged in full at the fallback, high rather than low).
+   */
   settledSpend(owner: string, month: BudgetMonth, counters: readonly string[]): Promise<Record<string, number>>;
   /** The owner's counters of the month that exist. */
   counters(owner: string, month: string): Promise<Record<string, number>>;

@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from "kysely";
-import type { AuditEvent, BudgetMonth, BudgetRepo, BudgetReserveResult, OwnerLimitsRepo, OwnerLimitsRow } from "../ports.js";
+import { type AuditEvent, type BudgetMonth, type BudgetRepo, type BudgetReserveResult, type OwnerLimitsRepo, type OwnerLimitsRow, UNPRICED_FALLBACK } from "../ports.js";
 import { writeAuditEvent } from "./audit-repo.js";
 import { toNullableSafeInteger, toSafeInteger } from "./row-values.js";
 import { type Database, PLATFORM_KEY_ID } from "./schema.js";
@@ -30,11 +30,20 @@ export function usageFilter(counter: string): { column: "source" | "key_id"; val
   throw new Error(`unknown budget counter ${counter}`);
 }
 
+/** Nano-USD per token (rounded up) at the fallback prices: input at the highest of its three prices. */
+const UNPRICED_INPUT_PER_TOKEN = Math.ceil(
+  Math.max(UNPRICED_FALLBACK.inputNanoUsdPerMTok, UNPRICED_FALLBACK.cachedInputNanoUsdPerMTok, UNPRICED_FALLBACK.cacheWriteNanoUsdPerMTok) / 1_000_000,
+);
+const UNPRICED_OUTPUT_PER_TOKEN = Math.ceil(UNPRICED_FALLBACK.outputNanoUsdPerMTok / 1_000_000);
+
 function settledQuery(db: Kysely<Database>, owner: string, month: BudgetMonth, counter: string) {
   const filter = usageFilter(counter);
+  // A row whose records have no cost (`unpriced`) is charged at the fallback prices on its tokens,
+  // as the budget charged those calls when they settled.
+  const spent = sql<number>`coalesce(sum(cost_nano_usd + case when unpriced > 0 then input_tokens * ${sql.lit(UNPRICED_INPUT_PER_TOKEN)} + output_tokens * ${sql.lit(UNPRICED_OUTPUT_PER_TOKEN)} else 0 end), 0)`;
   let query = db
     .selectFrom("usage_daily")
-    .select((eb) => [sql.val(owner).as("owner"), sql.val(month.month).as("month"), sql.val(counter).as("counter"), eb.fn.coalesce(eb.fn.sum<number>("cost_nano_usd"), sql.lit(0)).as("spent_nano_usd")])
+    .select([sql.val(owner).as("owner"), sql.val(month.month).as("month"), sql.val(counter).as("counter"), spent.as("spent_nano_usd")])
     .where("owner", "=", owner)
     .where("day", ">=", month.firstDay)
     .where("day", "<", month.nextFirstDay);
