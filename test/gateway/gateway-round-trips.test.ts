@@ -1,16 +1,14 @@
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMockProvider } from "../../src/mock-provider/mock-provider.js";
 import type { MockProvider } from "../../src/mock-provider/types.js";
 import { chat, eventually, putLimits } from "../budgets/budget-support.js";
-import type { StartOptions, TestKeyport, TestResponse } from "../support/harness.js";
-import { startKeyport } from "../support/harness.js";
+import { type FaultyDeployment, type FaultyInstance, startFaultyDeployment } from "../faults/fault-support.js";
+import type { TestKeyport, TestResponse } from "../support/harness.js";
 import { openAiKey } from "../support/keys.js";
-import { createTestSchemaName, describePostgres, dropTestSchema } from "../support/postgres.js";
-import { deleteTestKeys, describeRedis, openTestRedis, uniqueTestPrefix } from "../support/redis.js";
+import { describePostgres } from "../support/postgres.js";
+import { describeRedis, openTestRedis } from "../support/redis.js";
 import { holdKeyChangeMessages, watchRoundTrips } from "../support/round-trips.js";
 import { inferenceCalls, upstreamKeyOf, waitUntil } from "./gateway-clients.js";
 
@@ -42,41 +40,31 @@ await describeRedis("gateway round trips", async (redisUrl) => {
   });
 
   await describePostgres("two instances, one PostgreSQL schema, one Redis", (postgresUrl) => {
-    const schema = createTestSchemaName();
-    const redisPrefix = uniqueTestPrefix("gw-trips");
-    const platformOpenAiKey = openAiKey();
+    let deployment: FaultyDeployment;
     let mock: MockProvider;
     let redis: Redis;
+    let platformOpenAiKey: string;
     let database: pg.Client;
     let instanceA: TestKeyport;
     let instanceB: TestKeyport;
     let watcher: ReturnType<typeof watchRoundTrips>;
 
     beforeAll(async () => {
-      mock = await startMockProvider({ keys: { [platformOpenAiKey]: "valid" } });
-      redis = await openTestRedis(redisUrl);
-      const options: StartOptions = {
-        dialect: "postgres",
-        postgresSchema: schema,
-        redisPrefix,
-        mock,
+      deployment = await startFaultyDeployment({
+        postgresUrl,
+        redisUrl,
+        names: ["A", "B"],
+        // `trial`: own keys allowed, one platform call a day.
         env: {
-          REDIS_URL: redisUrl,
-          ENCRYPTION_KEY: randomBytes(32).toString("hex"),
-          KEYPORT_JWT_SECRET: randomBytes(48).toString("base64url"),
-          PLATFORM_OPENAI_API_KEY: platformOpenAiKey,
-          KEYPORT_UPSTREAM_RETRIES: "0",
-          // `trial`: own keys allowed, one platform call a day.
           KEYPORT_TIERS: JSON.stringify({
             community: { requestsPerMinute: 10, requestsPerDay: 100, byokAllowed: false },
             premium: { requestsPerMinute: 100, requestsPerDay: 2000, byokAllowed: true },
             trial: { requestsPerMinute: 1, requestsPerDay: 1, byokAllowed: true },
           }),
         },
-      };
-      // One after the other: the first creates the schema.
-      instanceA = await startKeyport(options);
-      instanceB = await startKeyport(options);
+      });
+      ({ mock, redis, platformOpenAiKey } = deployment);
+      [instanceA, instanceB] = deployment.instances as [FaultyInstance, FaultyInstance];
       database = new pg.Client({ connectionString: postgresUrl });
       await database.connect();
       watcher = watchRoundTrips();
@@ -84,14 +72,8 @@ await describeRedis("gateway round trips", async (redisUrl) => {
 
     afterAll(async () => {
       watcher?.restore();
-      await Promise.allSettled([instanceA?.close(), instanceB?.close()]);
       await database?.end();
-      await mock?.close();
-      await dropTestSchema(postgresUrl, schema);
-      if (redis !== undefined) {
-        await deleteTestKeys(redis, redisPrefix);
-        await redis.quit();
-      }
+      await deployment?.close();
     });
 
     /** Stores and activates an OpenAI key through A. */
@@ -139,17 +121,32 @@ await describeRedis("gateway round trips", async (redisUrl) => {
       return { seen, source: response.headers.get("x-keyport-key-source"), upstreamKeys };
     }
 
+    /**
+     * Makes `change` through A while its announcement is still on its way to B (only the version
+     * in Redis says the owner's keys changed), then watches B's next call.
+     */
+    async function callBeforeBHears(token: string, text: string, change: () => Promise<void>) {
+      const messages = holdKeyChangeMessages();
+      try {
+        await change();
+        expect(messages.count()).toBeGreaterThan(0);
+        return await watchedChat(instanceB, token, text);
+      } finally {
+        messages.release();
+      }
+    }
+
     const month = () => new Date().toISOString().slice(0, 7);
 
     /** The owner's budget counters in Redis, once every settlement has been applied. */
     async function countersOf(owner: string): Promise<Record<string, string>> {
-      return redis.hgetall(`${redisPrefix}bud:{${owner}}:${month()}`);
+      return redis.hgetall(`${deployment.redisPrefix}bud:{${owner}}:${month()}`);
     }
 
     /** What the owner's recorded calls cost, in all and per key. */
     async function recordedCostOf(owner: string): Promise<{ total: number; byKey: Record<string, number> }> {
       const { rows } = await database.query<{ key_id: string | null; cost: string }>(
-        `SELECT key_id, SUM(cost_nano_usd)::text AS cost FROM "${schema}".usage_records WHERE owner = $1 GROUP BY key_id`,
+        `SELECT key_id, SUM(cost_nano_usd)::text AS cost FROM "${deployment.schema}".usage_records WHERE owner = $1 GROUP BY key_id`,
         [owner],
       );
       const byKey = Object.fromEntries(rows.filter((row) => row.key_id !== null).map((row) => [row.key_id, Number(row.cost)]));
@@ -157,7 +154,7 @@ await describeRedis("gateway round trips", async (redisUrl) => {
     }
 
     async function recordCount(owner: string): Promise<number> {
-      const { rows } = await database.query<{ count: string }>(`SELECT COUNT(*)::text AS count FROM "${schema}".usage_records WHERE owner = $1`, [owner]);
+      const { rows } = await database.query<{ count: string }>(`SELECT COUNT(*)::text AS count FROM "${deployment.schema}".usage_records WHERE owner = $1`, [owner]);
       return Number(rows[0]?.count ?? 0);
     }
 
@@ -209,17 +206,10 @@ await describeRedis("gateway round trips", async (redisUrl) => {
       await putLimits(instanceA, token, { monthlyBudgetUsd: 5 });
       await warm(instanceB, token, "byok");
 
-      // The announcement is still on its way to B: only the version in Redis says the key changed.
-      const messages = holdKeyChangeMessages();
-      let watched: Awaited<ReturnType<typeof watchedChat>>;
-      try {
+      const watched = await callBeforeBHears(token, "after delete", async () => {
         const removal = await instanceA.request("DELETE", `/api/v1/api-keys/${id}`, { token });
         expect(removal.status, removal.text).toBe(204);
-        expect(messages.count()).toBeGreaterThan(0);
-        watched = await watchedChat(instanceB, token, "after delete");
-      } finally {
-        messages.release();
-      }
+      });
 
       expect(watched.source).toBe("platform");
       expect(watched.upstreamKeys).toEqual([platformOpenAiKey]);
@@ -251,15 +241,10 @@ await describeRedis("gateway round trips", async (redisUrl) => {
 
       const newSecret = openAiKey();
       mock.setKey(newSecret, "valid");
-      const messages = holdKeyChangeMessages();
-      let watched: Awaited<ReturnType<typeof watchedChat>>;
-      try {
+      const watched = await callBeforeBHears(token, "after rotation", async () => {
         const rotated = await instanceA.request("PUT", `/api/v1/api-keys/${id}/secret`, { token, body: { apiKey: newSecret } });
         expect(rotated.status, rotated.text).toBe(200);
-        watched = await watchedChat(instanceB, token, "after rotation");
-      } finally {
-        messages.release();
-      }
+      });
 
       expect(watched.source).toBe("byok");
       expect(watched.upstreamKeys).toEqual([newSecret]);
@@ -285,14 +270,7 @@ await describeRedis("gateway round trips", async (redisUrl) => {
       expect(limited.body.error.code).toBe("rate_limit_exceeded");
 
       const apiKey = openAiKey();
-      const messages = holdKeyChangeMessages();
-      let watched: Awaited<ReturnType<typeof watchedChat>>;
-      try {
-        await createKey(token, apiKey);
-        watched = await watchedChat(instanceB, token, "with a key of my own");
-      } finally {
-        messages.release();
-      }
+      const watched = await callBeforeBHears(token, "with a key of my own", async () => void (await createKey(token, apiKey)));
       expect(watched.source).toBe("byok");
       expect(watched.upstreamKeys).toEqual([apiKey]);
       // The rate limit was asked for the guess (and refused it) in the first round trip.
