@@ -90,13 +90,13 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
 }
 
 /**
- * Selects the call's key (returned, and set on the call for the steps below), then takes the tier's rate limit and the budget reservation for it.
- * Across instances the owner's cached key is only a guess until Redis confirms the owner's
- * version (`KeySelection`): the limit and the reservation for the guess are asked before that
- * answer is awaited, so all three travel in one round trip. A guess the version does not confirm
- * (the owner's keys changed on another instance) never serves the call: what was taken for it is
- * given back and taken again for the key that does. A platform guess confirmed as the platform
- * key keeps what it took: same counters, same caps.
+ * Selects the call's key (returned, and set on the call for the steps below), then takes the
+ * tier's rate limit and the budget reservation for it. Across instances the owner's cached key is
+ * only a guess until Redis confirms the owner's version (`KeySelection`): the limit and the
+ * reservation for the guess are asked before that answer is awaited, so all three travel in one
+ * round trip. A guess the version does not confirm (the owner's keys changed on another instance)
+ * never serves the call: what was taken for it is given back and taken again for the key that
+ * does. A platform guess confirmed as the platform key keeps what it took: same counters, same caps.
  */
 async function selectLimitAndReserve(call: CallContext, principal: Principal, deps: PipelineDeps): Promise<Credential> {
   const { guess, credential } = deps.selector.select(principal, call.adapter.id);
