@@ -367,6 +367,82 @@ describe("key cache", () => {
     });
   });
 
+  describe("getWithGuess", () => {
+    /** A coordinator that answers like Redis (a promise), with the version the test sets, counting reads. */
+    function asyncCoordinator() {
+      const state = { version: 1, reads: 0, failure: undefined as Error | undefined };
+      const coordinator = fakeCoordinator({
+        version: async () => {
+          state.reads += 1;
+          if (state.failure !== undefined) throw state.failure;
+          return state.version;
+        },
+      });
+      return { state, coordinator };
+    }
+
+    it("guesses the held entry before its version is read, and confirms it with that very value", async () => {
+      const { state, coordinator } = asyncCoordinator();
+      const cache = newCache({ coordinator });
+      const load = countingLoader();
+      await cache.get("user:a", "openai", load);
+      const reads = state.reads;
+      const found = cache.getWithGuess("user:a", "openai", load);
+      // The version read was sent at once; the guess did not wait for it.
+      expect(state.reads).toBe(reads + 1);
+      expect(found).toMatchObject({ hasGuess: true, guess: "value-1" });
+      expect(await found.value).toBe("value-1");
+      expect(load).toHaveBeenCalledTimes(1);
+    });
+
+    it("guesses the held entry, then gives the reloaded value when the version moved on another instance", async () => {
+      const { state, coordinator } = asyncCoordinator();
+      const cache = newCache({ coordinator });
+      const load = countingLoader();
+      await cache.get("user:a", "openai", load);
+      state.version = 2;
+      const found = cache.getWithGuess("user:a", "openai", load);
+      expect(found).toMatchObject({ hasGuess: true, guess: "value-1" });
+      expect(await found.value).toBe("value-2");
+      // The reload is cached at the new version: the next guess is the new value.
+      expect(cache.getWithGuess("user:a", "openai", load)).toMatchObject({ hasGuess: true, guess: "value-2" });
+    });
+
+    it("gives the database's value, cached nowhere, when the version cannot be read, whatever it guessed", async () => {
+      const { state, coordinator } = asyncCoordinator();
+      const errors: unknown[] = [];
+      const cache = createKeyCache<string>({ coordinator, clock: manualClock(), onCoordinatorError: (error) => errors.push(error) });
+      const load = countingLoader();
+      await cache.get("user:a", "openai", load);
+      state.failure = new Error("redis down");
+      const found = cache.getWithGuess("user:a", "openai", load);
+      expect(found).toMatchObject({ hasGuess: true, guess: "value-1" });
+      expect(await found.value).toBe("value-2");
+      expect(errors).toEqual([state.failure]);
+    });
+
+    it("guesses nothing without a live entry: none yet, or one past its lifetime", async () => {
+      const { coordinator } = asyncCoordinator();
+      const clock = manualClock();
+      const cache = newCache({ coordinator, clock, ttlMs: 1_000 });
+      const load = countingLoader();
+      const miss = cache.getWithGuess("user:a", "openai", load);
+      expect(miss.hasGuess).toBe(false);
+      expect(await miss.value).toBe("value-1");
+      clock.advance(1_001);
+      const expired = cache.getWithGuess("user:a", "openai", load);
+      expect(expired.hasGuess).toBe(false);
+      expect(await expired.value).toBe("value-2");
+    });
+
+    it("guesses nothing when the coordinator answers synchronously: the value is already confirmed", async () => {
+      const cache = newCache();
+      const load = countingLoader();
+      await cache.get("user:a", "openai", load);
+      expect(cache.getWithGuess("user:a", "openai", load)).toEqual({ value: "value-1", hasGuess: false });
+    });
+  });
+
   it("after close, holds nothing and passes reads through to the loader", async () => {
     const cache = newCache();
     const load = countingLoader();

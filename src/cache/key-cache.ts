@@ -49,6 +49,15 @@ export type KeyCache<V> = {
    */
   get(owner: string, slot: string, load: () => Promise<V>): V | Promise<V>;
   /**
+   * `get` for a caller that would rather not wait for the owner's version: when the coordinator
+   * answers asynchronously (Redis) and a live entry is held, `guess` is that entry's value, handed
+   * out before its version is read back, and `value` is what `get` gives (the very same value
+   * when the version is still current). Whatever the caller starts on the guess must wait for
+   * `value` and be undone when `value !== guess`. Without an entry, or with a synchronous
+   * coordinator, there is no guess.
+   */
+  getWithGuess(owner: string, slot: string, load: () => Promise<V>): Guessed<V>;
+  /**
    * Runs `write`, a change to the owner's keys, so that no instance serves what it cached before
    * once `write` has committed: the change is announced before `write` runs (every instance stops
    * caching the owner) and again after it, whether it succeeded or not. An announcement after
@@ -74,6 +83,9 @@ export type KeyCache<V> = {
    */
   close(): Promise<void>;
 };
+
+/** What `getWithGuess` answers: the value, and the cached one it may well turn out to be. */
+export type Guessed<V> = { value: V | Promise<V>; hasGuess: false } | { value: Promise<V>; hasGuess: true; guess: V };
 
 type Entry<V> = { owner: string; value: V; version: number; expiresAtMs: number };
 type Flight<V> = { owner: string; version: number; isStale: boolean; promise: Promise<V> };
@@ -173,13 +185,15 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
     });
   }
 
+  const isLive = (entry: Entry<V>) => entry.expiresAtMs > clock.now().getTime();
+
   function read(owner: string, slot: string, version: number | undefined, load: () => Promise<V>): V | Promise<V> {
     // Without a version nothing cached can be trusted, and nothing loaded can be labelled.
     if (version === undefined) return load();
     const key = entryKey(owner, slot);
     const entry = entries.get(key);
     if (entry !== undefined) {
-      if (entry.version === version && entry.expiresAtMs > clock.now().getTime()) {
+      if (entry.version === version && isLive(entry)) {
         entries.delete(key);
         entries.set(key, entry);
         return entry.value;
@@ -221,6 +235,15 @@ export function createKeyCache<V>(options: KeyCacheOptions): KeyCache<V> {
       const version = currentVersion(owner);
       if (version === undefined || typeof version === "number") return read(owner, slot, version, load);
       return version.then((current) => read(owner, slot, current, load));
+    },
+    getWithGuess(owner: string, slot: string, load: () => Promise<V>): Guessed<V> {
+      if (isClosed) return { value: load(), hasGuess: false };
+      // The version read is sent now; the guess is what `read` would serve if it comes back unchanged.
+      const version = currentVersion(owner);
+      if (version === undefined || typeof version === "number") return { value: read(owner, slot, version, load), hasGuess: false };
+      const value = version.then((current) => read(owner, slot, current, load));
+      const entry = entries.get(entryKey(owner, slot));
+      return entry === undefined || !isLive(entry) ? { value, hasGuess: false } : { value, hasGuess: true, guess: entry.value };
     },
     async change<T>(owner: string, write: () => Promise<T>, changeOptions: { whenUnannounced?: WhenUnannounced } = {}): Promise<T> {
       let ticket: ChangeTicket | undefined;

@@ -115,7 +115,8 @@ export type RedisCacheCoordinator = CacheCoordinator & {
 /**
  * Versions in Redis, shared by every instance; invalidations over pub/sub. `version` is one GET
  * per cache read: the price of strictness across instances (pub/sub alone can drop a message
- * while a subscriber reconnects).
+ * while a subscriber reconnects). The gateway does not wait for it alone: it sends the call's
+ * rate limit and reservation with it (`KeyCache.getWithGuess`), one round trip for all three.
  *
  * While the subscription is down (the connection closed, or a PING on it went unanswered)
  * `version` answers `undefined` without asking Redis, so the cache serves nothing it holds and

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { Principal } from "../auth/principal.js";
 import type { Lifecycle } from "../lib/lifecycle.js";
-import type { CallContext } from "./call-context.js";
+import type { CallContext, Credential } from "./call-context.js";
 import { authenticate, type AuthenticateDeps } from "./steps/authenticate.js";
 import type { CallBudget } from "./steps/budget.js";
 import { fallBackFromRefusedKey, type FallBackDeps, isRefusedOwnKey } from "./steps/fall-back.js";
@@ -33,6 +33,8 @@ export type PipelineDeps = {
  *
  *   authenticate → read → select → limit → budget → forward (→ fall back) → relay → record
  *
+ * (select, limit and budget overlap across instances: see `selectLimitAndReserve`.)
+ *
  * Any step may stop the call by throwing an `AppError`, which is answered in the provider's own
  * shape (`renderFailure`). Whatever happened, `finishCall` runs last: the usage record, the budget
  * settlement and the end-of-call listeners (metrics, access log) all come from the context.
@@ -46,9 +48,9 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
     const principal = await authenticate(call.request, deps.authenticate);
     call.principal = principal;
     call.prepared = readRequest(call.endpoint, call.request);
-    call.credential = await deps.selector.select(principal, call.adapter.id);
-    // Limit, then budget: the call's worst-case cost is reserved here, before anything goes upstream.
-    await limitAndReserve(call, principal, deps);
+    // Select, limit, then budget: the call's worst-case cost is reserved here, before anything
+    // goes upstream; across instances all three share one Redis round trip.
+    call.credential = await selectLimitAndReserve(call, principal, deps);
     // Journal: the call is on disk before it goes upstream, so a crash cannot lose its usage.
     call.journal = journalStart(call, deps.record);
 
@@ -62,8 +64,7 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
       if (fallback !== undefined) {
         call.credential = fallback;
         // The platform key has caps of its own (the plan's allowance): reserve again for it.
-        if (call.reservation !== undefined) deps.budget?.release(call.reservation);
-        call.reservation = undefined;
+        releaseReservation(call, deps);
         await limitAndReserve(call, principal, deps);
         sentAt = performance.now();
         answer = await forward(call, fallback, deps.forward);
@@ -86,6 +87,47 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
       deps.lifecycle.leave();
     }
   }
+}
+
+/**
+ * Selects the call's key (returned, and set on the call for the steps below), then takes the
+ * tier's rate limit and the budget reservation for it. Across instances the owner's cached key is
+ * only a guess until Redis confirms the owner's version (`KeySelection`): the limit and the
+ * reservation for the guess are asked before that answer is awaited, so all three travel in one
+ * round trip. A guess the version does not confirm (the owner's keys changed on another instance)
+ * never serves the call: what was taken for it is given back and taken again for the key that
+ * does. A platform guess confirmed as the platform key keeps what it took: same counters, same caps.
+ */
+async function selectLimitAndReserve(call: CallContext, principal: Principal, deps: PipelineDeps): Promise<Credential> {
+  const { guess, credential } = deps.selector.select(principal, call.adapter.id);
+  if (guess === undefined) {
+    call.credential = await credential;
+    await limitAndReserve(call, principal, deps);
+    return call.credential;
+  }
+  call.credential = guess;
+  // Both settle before anything is decided: a refusal taken for a wrong guess is no refusal.
+  const [taken, confirmed] = await Promise.allSettled([limitAndReserve(call, principal, deps), credential]);
+  if (confirmed.status === "rejected") {
+    call.credential = undefined;
+    throw confirmed.reason;
+  }
+  call.credential = confirmed.value;
+  const keepsTaken = confirmed.value === guess || (guess.source === "platform" && confirmed.value.source === "platform" && taken.status === "fulfilled");
+  if (keepsTaken) {
+    if (taken.status === "rejected") throw taken.reason;
+    return confirmed.value;
+  }
+  // A rate-limit slot a platform guess took stays counted (docs/decisions.md).
+  releaseReservation(call, deps);
+  await limitAndReserve(call, principal, deps);
+  return confirmed.value;
+}
+
+/** Gives back what was reserved for the call's key so far (nothing went upstream with it). */
+function releaseReservation(call: CallContext, deps: PipelineDeps): void {
+  if (call.reservation !== undefined) deps.budget?.release(call.reservation);
+  call.reservation = undefined;
 }
 
 /**
