@@ -192,6 +192,31 @@ describe("usage journal", () => {
     await journal.close({ committed: true });
   });
 
+  it("writes the end lines waiting for the turn's end with the next start line, before it", async () => {
+    const directory = tempDir();
+    const journal = openUsageJournal({ directory, flush: noFlush });
+    const file = () => path.join(directory, readdirSync(directory)[0] ?? "");
+    const kinds = () => readFileSync(file(), "utf8").split("\n").filter((line) => line !== "").map((line) => line[0]);
+    const [first, second, third] = [startOf(), startOf(), startOf()] as [JournalStart, JournalStart, JournalStart];
+    const tickets = [journal.start(first), journal.start(second)] as const;
+    journal.end(tickets[0], recordOf(first));
+    journal.end(tickets[1], undefined);
+    expect(kinds()).toEqual(["S", "S"]);
+    journal.start(third);
+    // At once, with the start line: the two end lines of this turn, then the new start line.
+    expect(kinds()).toEqual(["S", "S", "E", "X", "S"]);
+    // Nothing is left for the turn's end to write, and nothing is written twice.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(kinds()).toEqual(["S", "S", "E", "X", "S"]);
+    const { records, recovered } = recordsOf([readFileSync(file(), "utf8")]);
+    expect(records.map((record) => [record.id, record.status])).toEqual([
+      [first.id, "ok"],
+      [third.id, "recovered"],
+    ]);
+    expect(recovered).toBe(1);
+    await journal.close({ committed: true });
+  });
+
   it("does not fail the call when a line cannot be written", async () => {
     const directory = tempDir();
     const errors: string[] = [];

@@ -120,19 +120,25 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
     }
   }
 
+  /** The end lines gathered so far in this turn of the event loop, taken out to be written. */
+  function takePendingEnds(): string {
+    const lines = pendingEnds;
+    pendingEnds = "";
+    return lines;
+  }
+
   /** Writes the end lines gathered in this turn of the event loop: one `write(2)` for all of them. */
   function writePendingEnds(): void {
     isWriteScheduled = false;
     if (pendingEnds.length === 0) return;
-    const lines = pendingEnds;
-    pendingEnds = "";
-    writeNow(lines);
+    writeNow(takePendingEnds());
   }
 
   /**
    * End lines may come after the answer, so those of one turn of the event loop are written
-   * together (`setImmediate`): under load one system call for many calls. A kill in between
-   * loses only their figures: those calls are replayed from their start lines as `recovered`.
+   * together (`setImmediate`), or sooner with the next start line of the turn (`start`): under
+   * load one system call for many calls. A kill in between loses only their figures: those calls
+   * are replayed from their start lines as `recovered`.
    */
   function writeEnd(line: string): void {
     pendingEnds += line;
@@ -175,8 +181,10 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
     start(entry) {
       const segment = current;
       segment.open += 1;
-      // At once: the line must be on disk before any answer can reach the client.
-      writeNow(`S${JSON.stringify(entry)}\n`);
+      // At once: the line must be on disk before any answer can reach the client. End lines
+      // waiting for the turn's end go in the same write (before it: they are older).
+      const line = `S${JSON.stringify(entry)}\n`;
+      writeNow(pendingEnds.length === 0 ? line : takePendingEnds() + line);
       return { id: entry.id, segment };
     },
     end(ticket, record) {
