@@ -8,7 +8,7 @@ import { fallBackFromRefusedKey, type FallBackDeps, isRefusedOwnKey } from "./st
 import { forward, type ForwardDeps } from "./steps/forward.js";
 import { limitPlatformCall, type LimitDeps } from "./steps/limit.js";
 import { readRequest } from "./steps/read-request.js";
-import { finishCall, journalStart, type RecordDeps } from "./steps/record.js";
+import { finishCall, journalRestart, journalStart, type RecordDeps } from "./steps/record.js";
 import { relay, type RelayDeps } from "./steps/relay.js";
 import { noAnswerError, renderFailure } from "./steps/render-failure.js";
 import type { KeySelector } from "./steps/select-key.js";
@@ -66,6 +66,7 @@ export async function runCall(call: CallContext, deps: PipelineDeps): Promise<vo
         // The platform key has caps of its own (the plan's allowance): reserve again for it.
         releaseReservation(call, deps);
         await limitAndReserve(call, principal, deps);
+        call.journal = journalRestart(call, deps.record);
         sentAt = performance.now();
         answer = await forward(call, fallback, deps.forward);
         call.upstreamMs += performance.now() - sentAt;

@@ -102,6 +102,35 @@ describe("usage journal", () => {
     expect(existsSync(directory)).toBe(true);
   });
 
+  it("recovers a call restarted on another key (a fallback) as its last start line says, with its tier", async () => {
+    const directory = tempDir();
+    const journal = openUsageJournal({ directory, flush: noFlush });
+    const own = startOf({ keyId: "key_own", source: "byok", tier: "pro", reservedNanoUsd: 50_000 });
+    const ticket = journal.start(own);
+    journal.restart(ticket, { ...own, keyId: null, source: "platform", reservedNanoUsd: 70_000 });
+    await journal.close({ committed: false });
+
+    const inserted: UsageRecord[] = [];
+    expect(await replayUsageJournals(directory, async (records) => void inserted.push(...records))).toEqual({ files: 1, records: 1, recovered: 1, foreign: 0 });
+    expect(inserted).toEqual([expect.objectContaining({ id: own.id, status: "recovered", keyId: null, source: "platform", tier: "pro", costNanoUsd: 70_000 })]);
+  });
+
+  it("lets the segment of a restarted call's first start line go: the call counts where its newest one is", async () => {
+    const directory = tempDir();
+    const journal = openUsageJournal({ directory, flush: noFlush, rotateMs: 10 });
+    const own = startOf({ keyId: "key_own", source: "byok" });
+    const ticket = journal.start(own);
+    await vi.waitFor(() => expect(readdirSync(directory).length).toBe(2));
+    const restarted = journal.restart(ticket, { ...own, keyId: null, source: "platform" });
+    // The first segment has no call left: deleted at a later rotation while the call still runs.
+    await vi.waitFor(() => expect(readdirSync(directory).some((name) => name.endsWith(".1.log"))).toBe(false));
+    await journal.close({ committed: false });
+    const { records, recovered } = recordsOf(readdirSync(directory).sort().map((name) => readFileSync(path.join(directory, name), "utf8")));
+    expect(recovered).toBe(1);
+    expect(records).toEqual([expect.objectContaining({ id: own.id, source: "platform" })]);
+    expect(restarted.id).toBe(own.id);
+  });
+
   it("skips a torn last line and an end line whose start was in a deleted segment still counts", () => {
     const start = startOf();
     const orphanEnd = recordOf(startOf());

@@ -32,6 +32,8 @@ export type JournalStart = {
   owner: string;
   keyId: string | null;
   source: UsageSource;
+  /** The caller's tier; absent from lines written before it was recorded. */
+  tier?: string | null;
   provider: ProviderId;
   endpoint: string;
   model: string;
@@ -46,6 +48,11 @@ export type JournalTicket = { readonly id: string; readonly segment: object };
 export type UsageJournal = {
   /** Writes the start line; call before anything goes upstream (so before any answer can reach the client). */
   start(entry: JournalStart): JournalTicket;
+  /**
+   * Writes a new start line for a started call (same id) whose key, source or reservation changed
+   * (a fallback); the replay keeps the last one. Use the returned ticket from then on.
+   */
+  restart(ticket: JournalTicket, entry: JournalStart): JournalTicket;
   /** Writes the end line: the call's record (queued for the writer), or `undefined` when the call made none. */
   end(ticket: JournalTicket, record: UsageRecord | undefined): void;
   /**
@@ -177,15 +184,22 @@ export function openUsageJournal(deps: UsageJournalDeps): UsageJournal {
   }, rotateMs);
   timer.unref();
 
+  function start(entry: JournalStart): JournalTicket {
+    const segment = current;
+    segment.open += 1;
+    // At once: the line must be on disk before any answer can reach the client. End lines
+    // waiting for the turn's end go in the same write (before it: they are older).
+    const line = `S${JSON.stringify(entry)}\n`;
+    writeNow(pendingEnds.length === 0 ? line : takePendingEnds() + line);
+    return { id: entry.id, segment };
+  }
+
   return {
-    start(entry) {
-      const segment = current;
-      segment.open += 1;
-      // At once: the line must be on disk before any answer can reach the client. End lines
-      // waiting for the turn's end go in the same write (before it: they are older).
-      const line = `S${JSON.stringify(entry)}\n`;
-      writeNow(pendingEnds.length === 0 ? line : takePendingEnds() + line);
-      return { id: entry.id, segment };
+    start,
+    restart(ticket, entry) {
+      // The call now counts in the segment of its newest start line, the one a replay needs.
+      (ticket.segment as Segment).open -= 1;
+      return start(entry);
     },
     end(ticket, record) {
       (ticket.segment as Segment).open -= 1;
@@ -344,8 +358,7 @@ function recoveredRecord(start: JournalStart): UsageRecord {
     owner: start.owner,
     keyId: start.keyId,
     source: start.source,
-    // The start line does not carry the tier: a recovered call's tier is unknown.
-    tier: null,
+    tier: start.tier ?? null,
     provider: start.provider,
     endpoint: start.endpoint,
     model: start.model,

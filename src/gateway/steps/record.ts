@@ -3,7 +3,7 @@ import type { ProviderId } from "../../lib/domain.js";
 import { newId } from "../../lib/ids.js";
 import { NO_USAGE, type Usage } from "../../lib/usage.js";
 import type { UnitPrices, UsageRecord } from "../../store/ports.js";
-import type { JournalTicket, UsageJournal } from "../../usage/usage-journal.js";
+import type { JournalStart, JournalTicket, UsageJournal } from "../../usage/usage-journal.js";
 import type { CallContext } from "../call-context.js";
 import type { CallBudget } from "./budget.js";
 
@@ -36,20 +36,35 @@ export type RecordDeps = {
  */
 export function journalStart(call: Readonly<CallContext>, deps: RecordDeps): JournalTicket | undefined {
   if (deps.journal === undefined) return undefined;
+  return deps.journal.start(startEntry(call, newId("use", call.createdAt.getTime())));
+}
+
+/**
+ * The start line again, after the call fell back to the platform key: a restart then records it
+ * against the key, source and reservation that now serve it (the platform key's caps), not the
+ * refused key's.
+ */
+export function journalRestart(call: Readonly<CallContext>, deps: RecordDeps): JournalTicket | undefined {
+  if (deps.journal === undefined || call.journal === undefined) return call.journal;
+  return deps.journal.restart(call.journal, startEntry(call, call.journal.id));
+}
+
+function startEntry(call: Readonly<CallContext>, id: string): JournalStart {
   const credential = call.credential;
-  return deps.journal.start({
-    id: newId("use", call.createdAt.getTime()),
+  return {
+    id,
     createdAt: call.createdAt.toISOString(),
     requestId: call.request.id,
     owner: call.principal?.owner ?? "",
     keyId: credential?.keyId ?? null,
     source: credential?.source ?? "platform",
+    tier: call.principal?.tier ?? null,
     provider: call.adapter.id,
     endpoint: call.endpoint.name,
     model: call.prepared?.model ?? "",
     streamed: call.prepared?.stream === true,
     reservedNanoUsd: call.reservation?.reservedNanoUsd ?? null,
-  });
+  };
 }
 
 /**
