@@ -100,6 +100,30 @@ await describePostgres("postgres store", (url) => {
     }
   });
 
+  it("migrates while other schemas of the database are being dropped (the migrator lists every schema's tables)", { timeout: 120_000 }, async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    let isChurning = true;
+    // Another application (or another test run) creating and dropping schemas all along.
+    const churn = (async () => {
+      while (isChurning) {
+        const other = createTestSchemaName();
+        await client.query(`create schema "${other}"; create table "${other}".t (id serial primary key, a text)`);
+        await client.query(`drop schema "${other}" cascade`);
+      }
+    })();
+    try {
+      for (let round = 0; round < 8; round += 1) {
+        const store = await createIsolatedStore();
+        await store.close();
+      }
+    } finally {
+      isChurning = false;
+      await churn;
+      await client.end();
+    }
+  });
+
   it("refuses a schema name it would have to quote", async () => {
     await expect(createPostgresStore({ url, schema: "bad-name; drop schema public" })).rejects.toMatchObject({ code: "internal" });
     await expect(createPostgresStore({ url, poolSize: 0 })).rejects.toMatchObject({ code: "internal" });

@@ -1,11 +1,12 @@
 import pg from "pg";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { Kysely, sql } from "kysely";
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult, Transaction } from "kysely";
 import { AppError, DependencyUnavailableError, isAppError } from "../../lib/errors.js";
 import { scrubSecrets } from "../../lib/scrub.js";
 import { migrateToLatest } from "../migrations/migrations.js";
 import type { Store } from "../ports.js";
 import { createKyselyStore } from "../kysely/create-kysely-store.js";
+import { CurrentSchemaPostgresDialect } from "./current-schema-dialect.js";
 import type { DialectHooks } from "../kysely/dialect-hooks.js";
 import type { Database, UniqueIndex } from "../kysely/schema.js";
 
@@ -221,7 +222,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const onPoolError = (error: Error) => options.onPoolError?.(error);
   // Without a listener an idle connection's error would be an unhandled 'error' event.
   pool.on("error", onPoolError);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingUnavailable(pool, onPoolError) }) });
+  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool: reportingUnavailable(pool, onPoolError) }) });
   try {
     await migrate(db, options.schema);
   } catch (error) {
